@@ -1,0 +1,84 @@
+"""pathors_async: an asyncio-native SDK for the Pathors chat-completions API.
+
+Everything public is importable from here; the modules with a leading
+underscore are private. The local emulator lives in `pathors_async.testing`.
+"""
+
+from ._client import AsyncPathors
+from ._config import RetryPolicy, Timeout
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InsufficientCreditsError,
+    InternalServerError,
+    MaxTurnsExceeded,
+    NotFoundError,
+    PathorsError,
+    PermissionDeniedError,
+    RateLimitError,
+    StreamError,
+    ToolArgumentsError,
+    ToolError,
+    ToolExecutionError,
+    ToolNotFoundError,
+)
+from ._models import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    Choice,
+    ChunkChoice,
+    Delta,
+    FunctionCall,
+    Message,
+    SessionCreated,
+    SessionEnded,
+    SessionState,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from ._version import __version__
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncPathors",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "Choice",
+    "ChunkChoice",
+    "ConflictError",
+    "Delta",
+    "FunctionCall",
+    "InsufficientCreditsError",
+    "InternalServerError",
+    "MaxTurnsExceeded",
+    "Message",
+    "NotFoundError",
+    "PathorsError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RetryPolicy",
+    "SessionCreated",
+    "SessionEnded",
+    "SessionState",
+    "StreamError",
+    "Timeout",
+    "ToolArgumentsError",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolError",
+    "ToolExecutionError",
+    "ToolNotFoundError",
+    "Usage",
+    "__version__",
+]

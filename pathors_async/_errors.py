@@ -1,0 +1,363 @@
+"""The exception tree of pathors_async.
+
+Every error the SDK raises on purpose descends from `PathorsError`::
+
+    PathorsError
+    ├── APIError                     message, body, url
+    │   ├── APIStatusError           status_code, headers, session_id
+    │   │   ├── BadRequestError          400
+    │   │   ├── AuthenticationError      401
+    │   │   ├── InsufficientCreditsError 402
+    │   │   ├── PermissionDeniedError    403
+    │   │   ├── NotFoundError            404
+    │   │   ├── ConflictError            409
+    │   │   ├── RateLimitError           429
+    │   │   └── InternalServerError      5xx
+    │   ├── APIConnectionError
+    │   │   └── APITimeoutError      (also a TimeoutError)
+    │   └── StreamError              .partial_completion
+    ├── ToolError
+    │   ├── ToolNotFoundError
+    │   ├── ToolArgumentsError
+    │   └── ToolExecutionError
+    └── MaxTurnsExceeded             .messages, .last_completion
+
+Misuse (a bad argument, a closed client) raises the built-in `ValueError`,
+`TypeError` or `RuntimeError` instead, with a message that says what to do.
+Nothing here ever holds the API key: the client redacts it from every body and
+message before an error is built.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from ._models import ChatCompletion, Message
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "InsufficientCreditsError",
+    "InternalServerError",
+    "MaxTurnsExceeded",
+    "NotFoundError",
+    "PathorsError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "StreamError",
+    "ToolArgumentsError",
+    "ToolError",
+    "ToolExecutionError",
+    "ToolNotFoundError",
+    "make_status_error",
+]
+
+#: Longest error body kept on an exception, in characters.
+MAX_BODY_CHARS: Final = 4000
+
+REDACTED: Final = "[redacted]"
+
+
+class PathorsError(Exception):
+    """Base class of every error pathors_async raises on purpose."""
+
+
+class APIError(PathorsError):
+    """The service, or the way to it, failed a request.
+
+    Attributes:
+        message: A one-line explanation a person can act on.
+        body: The raw response body as text (cut to a sane length), or None.
+        url: The URL the request went to.
+    """
+
+    def __init__(self, message: str, *, url: str, body: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+        self.body = body
+
+
+class APIStatusError(APIError):
+    """The service answered with an HTTP error status.
+
+    Attributes:
+        status_code: The HTTP status.
+        headers: The response headers (case-insensitive mapping).
+        session_id: The session the request belonged to, when known.
+        details: The `details` object of a structured error body, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        status_code: int,
+        headers: Mapping[str, str],
+        body: str | None = None,
+        session_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, url=url, body=body)
+        self.status_code = status_code
+        self.headers = headers
+        self.session_id = session_id
+        self.details = details
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status_code={self.status_code}, message={self.message!r})"
+
+
+class BadRequestError(APIStatusError):
+    """400: the service refused the request body."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class InsufficientCreditsError(APIStatusError):
+    """402: the project has run out of credits."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not use this project or resource."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the project, session or path does not exist."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the current state (e.g. the session exists)."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; see `headers["Retry-After"]`."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the service or a gateway in front of it failed."""
+
+
+class APIConnectionError(APIError):
+    """No usable HTTP response: the connection failed, was refused or was cut."""
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """A `Timeout` limit was reached (connect, read silence or total)."""
+
+
+class StreamError(APIError):
+    """A stream broke: malformed SSE or JSON, an error event, or a cut before it ended.
+
+    Attributes:
+        partial_completion: The `ChatCompletion` assembled from what arrived
+            before the failure, or None if nothing did.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        body: str | None = None,
+        partial_completion: ChatCompletion | None = None,
+    ) -> None:
+        super().__init__(message, url=url, body=body)
+        self.partial_completion = partial_completion
+
+
+class ToolError(PathorsError):
+    """A tool call could not be completed (raised by `ToolRegistry.call`)."""
+
+
+class ToolNotFoundError(ToolError):
+    """The model asked for a tool that is not registered."""
+
+
+class ToolArgumentsError(ToolError):
+    """The tool call's arguments were not valid JSON or did not fit the schema."""
+
+
+class ToolExecutionError(ToolError):
+    """The tool raised an exception or timed out."""
+
+
+class MaxTurnsExceeded(PathorsError):  # noqa: N818 - the name is DESIGN.md's public API
+    """The agent reached `max_turns` without a final answer.
+
+    Attributes:
+        messages: The whole transcript so far, so nothing is lost.
+        last_completion: The last completion received, or None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        messages: list[Message],
+        last_completion: ChatCompletion | None,
+    ) -> None:
+        super().__init__(message)
+        self.messages = messages
+        self.last_completion = last_completion
+
+
+_STATUS_CLASSES: Final[dict[int, type[APIStatusError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: InsufficientCreditsError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+}
+
+_HINTS: Final[dict[type[APIStatusError], str]] = {
+    BadRequestError: "the service refused the request body; check messages and tools",
+    AuthenticationError: "check the API key (api_key= or PATHORS_API_KEY)",
+    InsufficientCreditsError: "the project is out of credits; top it up in Pathors",
+    PermissionDeniedError: "this key may not use this project; check project_id and the key",
+    NotFoundError: ("check project_id (or PATHORS_PROJECT_ID), the session id, and base_url/api="),
+    ConflictError: "the request conflicts with the session's current state",
+    RateLimitError: "rate limited; slow down or give RetryPolicy more retries",
+    InternalServerError: "the service failed; chat turns are not retried on 500 by default",
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """Return the exception class for an HTTP error status.
+
+    Args:
+        status_code: An HTTP status of 400 or more.
+
+    Returns:
+        The mapped subclass; other 4xx map to `APIStatusError` itself.
+    """
+    if status_code >= 500:
+        return InternalServerError
+    return _STATUS_CLASSES.get(status_code, APIStatusError)
+
+
+def parse_error_body(text: str) -> tuple[str | None, Mapping[str, Any] | None]:
+    """Pull the service's message and details out of an error body.
+
+    Accepts ``{"error": {"message": ..., "details": {...}}}``,
+    ``{"error": "message"}``, ``{"message": ...}`` and ``{"detail": ...}``;
+    anything else (HTML, plain text, empty) gives ``(None, None)``.
+
+    Args:
+        text: The response body as text.
+
+    Returns:
+        The message (or None) and the details mapping (or None).
+    """
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    error = data.get("error", data)
+    if isinstance(error, str):
+        return error, None
+    if not isinstance(error, dict):
+        return None, None
+    message = error.get("message", error.get("detail"))
+    details = error.get("details")
+    return (
+        message if isinstance(message, str) else None,
+        details if isinstance(details, dict) else None,
+    )
+
+
+def clip_body(text: str, limit: int = MAX_BODY_CHARS) -> str:
+    """Cut a body to `limit` characters, saying how much was left out.
+
+    Args:
+        text: The body.
+        limit: The number of characters to keep.
+
+    Returns:
+        The body, or its start followed by a note of the length cut.
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters cut]"
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Replace every occurrence of `secret` in `text` with ``[redacted]``.
+
+    Args:
+        text: Any text that may echo the secret.
+        secret: The API key, or None.
+
+    Returns:
+        The text without the secret.
+    """
+    if secret and secret in text:
+        return text.replace(secret, REDACTED)
+    return text
+
+
+def make_status_error(
+    *,
+    method: str,
+    url: str,
+    status_code: int,
+    reason: str | None,
+    headers: Mapping[str, str],
+    body: bytes,
+    session_id: str | None = None,
+    api_key: str | None = None,
+) -> APIStatusError:
+    """Build the typed exception for an HTTP error response.
+
+    Works with the documented JSON shapes and with anything else (an HTML page
+    from a proxy, an empty body): the message then says what arrived instead.
+
+    Args:
+        method: The request method, for the message.
+        url: The request URL.
+        status_code: The HTTP status.
+        reason: The HTTP reason phrase, if the server sent one.
+        headers: The response headers.
+        body: The raw response body.
+        session_id: The session the request belonged to, if known.
+        api_key: The key to redact from the body and message.
+
+    Returns:
+        An instance of the class `status_error_class` picks.
+    """
+    text = redact(body.decode("utf-8", errors="replace"), api_key)
+    service_message, details = parse_error_body(text)
+    cls = status_error_class(status_code)
+    if service_message is not None:
+        said = redact(" ".join(service_message.split()), api_key)
+    elif not text.strip():
+        said = "empty response body"
+    else:
+        content_type = headers.get("Content-Type", "unknown content type")
+        said = f"the body was not a JSON error ({content_type}, {len(body)} bytes; see .body)"
+    status = f"{status_code} {reason}" if reason else str(status_code)
+    hint = _HINTS.get(cls, "see .body and .headers")
+    return cls(
+        f"{status} from {method} {url}: {said} ({hint})",
+        url=url,
+        status_code=status_code,
+        headers=headers,
+        body=clip_body(text),
+        session_id=session_id,
+        details=details,
+    )

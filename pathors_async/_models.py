@@ -1,0 +1,278 @@
+"""The data models: messages, tool calls, completions, chunks and sessions.
+
+All are attrs classes, ``frozen=True, slots=True, kw_only=True``. They are built
+from and turned into wire JSON by the private converter in `_converter`; build
+them directly when writing messages by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import attrs
+
+__all__ = [
+    "ROLES",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "Choice",
+    "ChunkChoice",
+    "Delta",
+    "FunctionCall",
+    "Message",
+    "SessionCreated",
+    "SessionEnded",
+    "SessionState",
+    "ToolCall",
+    "ToolCallDelta",
+    "Usage",
+]
+
+#: The message roles the service accepts.
+ROLES: Final = frozenset({"system", "developer", "user", "assistant", "tool"})
+
+
+def _tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+def _tuple_or_none(value: Iterable[Any] | None) -> tuple[Any, ...] | None:
+    return None if value is None else tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class FunctionCall:
+    """The function part of a tool call.
+
+    Attributes:
+        name: The tool's name.
+        arguments: The arguments as a JSON text, exactly as the model wrote them.
+    """
+
+    name: str
+    arguments: str = "{}"
+
+
+@attrs.frozen(kw_only=True)
+class ToolCall:
+    """One tool call requested by the model.
+
+    Attributes:
+        id: The call id; the `tool` message answering it repeats it.
+        type: Always ``"function"`` today.
+        function: The name and JSON arguments.
+    """
+
+    id: str
+    function: FunctionCall
+    type: str = "function"
+
+
+@attrs.frozen(kw_only=True)
+class Message:
+    """One chat message.
+
+    Attributes:
+        role: One of ``system``, ``developer``, ``user``, ``assistant``, ``tool``.
+        content: The text; None for an assistant message that only calls tools.
+        name: For ``tool`` messages, the tool's name (optional elsewhere).
+        tool_calls: For ``assistant`` messages, the tool calls requested.
+        tool_call_id: For ``tool`` messages, the id of the call answered.
+
+    Raises:
+        ValueError: On an unknown role, a ``tool`` message without
+            `tool_call_id`, or a message with neither content nor tool calls.
+    """
+
+    role: str
+    content: str | None = None
+    name: str | None = None
+    tool_calls: tuple[ToolCall, ...] | None = attrs.field(default=None, converter=_tuple_or_none)
+    tool_call_id: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.role not in ROLES:
+            allowed = ", ".join(sorted(ROLES))
+            raise ValueError(f"unknown message role {self.role!r}; use one of: {allowed}")
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError(
+                "a 'tool' message needs tool_call_id: the id of the tool call it answers"
+            )
+        if self.content is None and not self.tool_calls and self.role != "assistant":
+            raise ValueError(f"a {self.role!r} message needs content (a string)")
+
+
+@attrs.frozen(kw_only=True)
+class Usage:
+    """Token counts; each is None when the service reports it as unknown (-1).
+
+    Attributes:
+        prompt_tokens: Tokens in the request, or None.
+        completion_tokens: Tokens in the answer, or None.
+        total_tokens: Their sum, or None.
+    """
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Choice:
+    """One answer of a completion.
+
+    Attributes:
+        index: The choice's position.
+        message: The assistant message.
+        finish_reason: ``stop``, ``tool_calls``, ``length``…, or None.
+    """
+
+    message: Message
+    index: int = 0
+    finish_reason: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ChatCompletion:
+    """A whole (non-streamed or assembled) chat completion.
+
+    Attributes:
+        id: The completion id.
+        object: ``"chat.completion"``.
+        created: Unix time of creation.
+        model: The model or pathway that answered.
+        choices: The answers; the service sends one.
+        usage: Token counts, when sent.
+        session_id: The session this turn belongs to: the ``X-Session-ID``
+            response header, else the body's ``session_id``.
+    """
+
+    id: str = ""
+    object: str = "chat.completion"
+    created: int = 0
+    model: str = ""
+    choices: tuple[Choice, ...] = attrs.field(default=(), converter=_tuple)
+    usage: Usage | None = None
+    session_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ToolCallDelta:
+    """A fragment of a tool call in a stream, keyed by `index`.
+
+    The wire form nests `name` and `arguments` under ``function``; here they
+    are flat.
+
+    Attributes:
+        index: Which tool call this fragment belongs to (None if the server
+            leaves it out; `id` keys the call then).
+        id: The call id, on the first fragment.
+        type: ``"function"``, on the first fragment.
+        name: The tool name, on the first fragment.
+        arguments: A piece of the JSON arguments text.
+    """
+
+    index: int | None = None
+    id: str | None = None
+    type: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Delta:
+    """What one chunk adds to a choice.
+
+    Attributes:
+        role: The role, usually on the first chunk only.
+        content: A piece of the text.
+        tool_calls: Fragments of tool calls.
+    """
+
+    role: str | None = None
+    content: str | None = None
+    tool_calls: tuple[ToolCallDelta, ...] | None = attrs.field(
+        default=None, converter=_tuple_or_none
+    )
+
+
+@attrs.frozen(kw_only=True)
+class ChunkChoice:
+    """One choice's part of a stream chunk.
+
+    Attributes:
+        index: The choice's position.
+        delta: What this chunk adds.
+        finish_reason: Set on the choice's last chunk.
+    """
+
+    index: int = 0
+    delta: Delta = Delta()
+    finish_reason: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ChatCompletionChunk:
+    """One streamed ``chat.completion.chunk`` event.
+
+    Attributes:
+        id: The completion id.
+        object: ``"chat.completion.chunk"``.
+        created: Unix time of creation.
+        model: The model or pathway that answers.
+        choices: The choices this chunk adds to.
+        usage: Token counts, usually only on the last chunk.
+        session_id: The session, when the chunk carries it.
+    """
+
+    id: str = ""
+    object: str = "chat.completion.chunk"
+    created: int = 0
+    model: str = ""
+    choices: tuple[ChunkChoice, ...] = attrs.field(default=(), converter=_tuple)
+    usage: Usage | None = None
+    session_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SessionCreated:
+    """The answer to `client.sessions.create`.
+
+    Attributes:
+        session_id: The session's id.
+        pathway_id: The pathway the session runs.
+    """
+
+    session_id: str
+    pathway_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SessionState:
+    """The answer to `client.sessions.get`.
+
+    Attributes:
+        session_id: The session's id.
+        variables: The pathway variables.
+        messages: The session's history as the service keeps it.
+    """
+
+    session_id: str
+    variables: Mapping[str, Any] = attrs.field(factory=dict)
+    messages: tuple[Message, ...] = attrs.field(default=(), converter=_tuple)
+
+
+@attrs.frozen(kw_only=True)
+class SessionEnded:
+    """The answer to `client.sessions.end`.
+
+    Attributes:
+        success: Whether the service ended the session.
+        session_id: The session's id.
+        message: The service's words about it.
+    """
+
+    success: bool
+    session_id: str
+    message: str | None = None

@@ -1,0 +1,272 @@
+"""The ``client.chat.completions`` and ``client.sessions`` namespaces.
+
+Thin: they check arguments, build the request body and turn the answer into
+models; `AsyncPathors` does the sending.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
+
+from ._config import Timeout
+from ._converter import (
+    ResponseShapeError,
+    completion_from_json,
+    structure,
+    to_messages,
+    unstructure_messages,
+)
+from ._errors import APIError
+from ._models import ChatCompletion, Message, SessionCreated, SessionEnded, SessionState
+
+if TYPE_CHECKING:
+    from ._client import AsyncPathors
+
+__all__ = ["Chat", "Completions", "Sessions", "ToolSource", "check_session_id", "tools_payload"]
+
+ModelT = TypeVar("ModelT")
+
+_CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_session_id(session_id: object) -> str | None:
+    """Check a session id before it goes into the ``X-Session-ID`` header.
+
+    Args:
+        session_id: The id, or None for none.
+
+    Returns:
+        The id, unchanged.
+
+    Raises:
+        TypeError: It is not a string.
+        ValueError: It is empty, has control characters (CR, LF…) or
+            surrounding whitespace, which a header cannot carry intact.
+    """
+    if session_id is None:
+        return None
+    if not isinstance(session_id, str):
+        raise TypeError(f"session_id must be a string, not {type(session_id).__name__}")
+    if not session_id or session_id != session_id.strip():
+        raise ValueError(
+            f"session_id {session_id!r} is empty or has surrounding whitespace; "
+            "pass the id the service returned, or None to start a new session"
+        )
+    if _CONTROL_CHARACTERS.search(session_id):
+        raise ValueError(
+            f"session_id {session_id!r} contains control characters (CR, LF, NUL…), "
+            "which cannot go into the X-Session-ID header"
+        )
+    return session_id
+
+
+class ToolSource(Protocol):
+    """Anything with tool `definitions` (a `ToolRegistry`)."""
+
+    @property
+    def definitions(self) -> list[dict[str, Any]]:
+        """The ``{"type": "function", ...}`` definitions to send."""
+        ...
+
+
+def tools_payload(tools: object) -> list[Any] | None:
+    """Check `tools` and return the list to send, or None for no tools.
+
+    Args:
+        tools: ``{"type": "function", "function": {"name": ...}}`` dicts, an
+            object with `definitions` (a `ToolRegistry`), or None.
+
+    Returns:
+        The tool definitions, or None when there are none.
+
+    Raises:
+        TypeError: `tools` or an item has the wrong shape.
+    """
+    if tools is None:
+        return None
+    definitions: list[object]
+    if hasattr(tools, "definitions"):
+        definitions = list(tools.definitions)
+    elif isinstance(tools, Sequence) and not isinstance(tools, (str, bytes)):
+        definitions = list(tools)
+    else:
+        raise TypeError(
+            "tools must be a list of tool definitions or a ToolRegistry, "
+            f"not {type(tools).__name__}"
+        )
+    for position, tool in enumerate(definitions):
+        function = tool.get("function") if isinstance(tool, Mapping) else None
+        if (
+            not isinstance(tool, Mapping)
+            or tool.get("type") != "function"
+            or not isinstance(function, Mapping)
+            or not isinstance(function.get("name"), str)
+        ):
+            raise TypeError(
+                f"tools[{position}] must look like {{'type': 'function', 'function': "
+                "{'name': ..., 'description': ..., 'parameters': {...}}}"
+            )
+    return definitions or None
+
+
+def chat_body(
+    messages: Sequence[Message | Mapping[str, Any]],
+    tools: object,
+    *,
+    stream: bool,
+    extra_body: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Build the JSON body of a chat-completions request.
+
+    Raises:
+        TypeError, ValueError: Invalid messages or tools (nothing is sent).
+    """
+    body: dict[str, Any] = {
+        "messages": unstructure_messages(to_messages(messages)),
+        "stream": stream,
+    }
+    definitions = tools_payload(tools)
+    if definitions is not None:
+        body["tools"] = definitions
+    if extra_body:
+        body.update(extra_body)
+    return body
+
+
+class Completions:
+    """``client.chat.completions``: one chat turn, whole or streamed."""
+
+    def __init__(self, client: AsyncPathors) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        *,
+        messages: Sequence[Message | Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | ToolSource | None = None,
+        session_id: str | None = None,
+        timeout: float | Timeout | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> ChatCompletion:
+        """Run one chat turn and return the whole completion.
+
+        Args:
+            messages: The messages (dicts or `Message`), oldest first.
+            tools: Tool definitions, or a `ToolRegistry`, the model may call.
+            session_id: Continue this session (sent as ``X-Session-ID``); None
+                lets the service start one. The answer's `session_id` says which.
+            timeout: Seconds for the whole call, or a `Timeout`; default the client's.
+            extra_body: Fields merged into the request body as is.
+            extra_headers: Headers merged into the request as is.
+
+        Returns:
+            The completion, with `session_id` set from the response.
+
+        Raises:
+            TypeError, ValueError: Invalid messages, tools or session id (nothing is sent).
+            APIStatusError: The service answered with an error status.
+            APIConnectionError: The connection failed or timed out.
+            APIError: The answer was not a chat completion.
+        """
+        client = self._client
+        check_session_id(session_id)
+        body = chat_body(messages, tools, stream=False, extra_body=extra_body)
+        url = client.chat_completions_url
+        data, headers = await client._request_json(  # noqa: SLF001 - our own client
+            "POST",
+            url,
+            json_body=body,
+            session_id=session_id,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
+        try:
+            return completion_from_json(data, session_id=headers.get("X-Session-ID"))
+        except ResponseShapeError as exc:
+            raise APIError(
+                f"the answer from POST {url} is not a chat completion: {exc}", url=url
+            ) from exc
+
+
+class Chat:
+    """``client.chat``: holds `completions`."""
+
+    def __init__(self, client: AsyncPathors) -> None:
+        self.completions = Completions(client)
+
+
+class Sessions:
+    """``client.sessions``: create, inspect and end conversation sessions (v1 API)."""
+
+    def __init__(self, client: AsyncPathors) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        session_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        provider: str | None = None,
+    ) -> SessionCreated:
+        """Create a session with an id of your choosing.
+
+        Args:
+            session_id: The new session's id.
+            variables: Pathway variables to start with.
+            provider: The provider name, if the pathway needs one.
+
+        Returns:
+            The session id and the pathway it runs.
+
+        Raises:
+            ConflictError: A session with this id exists.
+            APIError: Any other failure.
+        """
+        body: dict[str, Any] = {"session_id": check_session_id(session_id)}
+        if variables is not None:
+            body["variables"] = dict(variables)
+        if provider is not None:
+            body["provider"] = provider
+        url = self._client.endpoints.sessions()
+        data, _ = await self._client._request_json("POST", url, json_body=body)  # noqa: SLF001
+        if isinstance(data, dict):
+            data.setdefault("sessionId", session_id)
+        return self._structure(data, SessionCreated, url)
+
+    async def get(self, session_id: str) -> SessionState:
+        """Fetch a session's variables and message history.
+
+        Raises:
+            NotFoundError: No such session.
+            APIError: Any other failure.
+        """
+        url = self._client.endpoints.sessions(check_session_id(session_id))
+        data, _ = await self._client._request_json("GET", url, idempotent=True)  # noqa: SLF001
+        return self._structure(data, SessionState, url)
+
+    async def end(self, session_id: str) -> SessionEnded:
+        """End a session.
+
+        Raises:
+            NotFoundError: No such session.
+            APIError: Any other failure.
+        """
+        body = {"session_id": check_session_id(session_id)}
+        url = self._client.endpoints.sessions()
+        data, _ = await self._client._request_json(  # noqa: SLF001
+            "DELETE", url, json_body=body, idempotent=True
+        )
+        if isinstance(data, dict):
+            data.setdefault("sessionId", session_id)
+            data.setdefault("success", True)
+        return self._structure(data, SessionEnded, url)
+
+    @staticmethod
+    def _structure(data: object, cls: type[ModelT], url: str) -> ModelT:
+        try:
+            return structure(data, cls)
+        except ResponseShapeError as exc:
+            raise APIError(f"unexpected answer from {url}: {exc}", url=url) from exc
