@@ -1,0 +1,524 @@
+"""`FakePathors`: a real aiohttp server on loopback that behaves like the service.
+
+It serves the v1 and legacy chat-completions paths and the session API with
+the documented shapes, checks the Bearer key, keeps each session's history,
+answers from a script queue (or a responder), records every request, and fails
+on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import json
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+from aiohttp import web
+
+from pathors_async._client import AsyncPathors
+
+from ._responder import ChatRequest, Reply, ScriptedToolCall, default_reply
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["FakePathors", "RecordedRequest", "Responder"]
+
+#: A responder: called with each chat request that has no scripted reply.
+Responder = Callable[[ChatRequest], "Reply | str | Awaitable[Reply | str]"]
+
+ROLES: Final = frozenset({"system", "developer", "user", "assistant", "tool"})
+PATHWAY_ID: Final = "pathway-fake"
+MODEL: Final = "pathors-fake"
+LEGACY_SUNSET: Final = "Thu, 31 Dec 2026 23:59:59 GMT"
+
+
+@attrs.frozen(kw_only=True)
+class RecordedRequest:
+    """One request the emulator received.
+
+    Attributes:
+        method: The HTTP method.
+        path: The URL path.
+        headers: The request headers (left out of the repr: they hold the key).
+        body: The decoded JSON body, or None if there was none or it was not JSON.
+        session_id: The ``X-Session-ID`` header, if sent.
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    body: Any
+    session_id: str | None
+
+
+@attrs.frozen(kw_only=True)
+class _Fault:
+    kind: str  # "status", "delay", "stall" or "drop"
+    status: int = 500
+    body: bytes = b""
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    delay: float = 0.0
+
+
+@attrs.define
+class _Session:
+    pathway_id: str = PATHWAY_ID
+    variables: dict[str, Any] = attrs.field(factory=dict)
+    messages: list[dict[str, Any]] = attrs.field(factory=list)
+
+
+class _BadRequest(Exception):  # noqa: N818 - internal control flow, not an error for users
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def _error_body(message: str, **details: Any) -> dict[str, Any]:  # noqa: ANN401
+    return {"error": {"message": message, "details": details}}
+
+
+def _message_key(message: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What identifies a message when matching a sent transcript against history."""
+    calls = message.get("tool_calls") or ()
+    return (
+        message.get("role"),
+        message.get("content") or "",
+        tuple(call.get("id") for call in calls if isinstance(call, Mapping)),
+        message.get("tool_call_id"),
+    )
+
+
+def _check_messages(messages: object) -> list[dict[str, Any]]:
+    if not isinstance(messages, list):
+        raise _BadRequest("'messages' must be an array", "messages")
+    if not messages:
+        raise _BadRequest("'messages' must not be empty", "messages")
+    for position, message in enumerate(messages):
+        where = f"messages[{position}]"
+        if not isinstance(message, dict):
+            raise _BadRequest(f"{where} must be an object", where)
+        if message.get("role") not in ROLES:
+            raise _BadRequest(f"{where}.role must be one of {sorted(ROLES)}", f"{where}.role")
+        content = message.get("content")
+        if content is not None and not isinstance(content, str):
+            raise _BadRequest(f"{where}.content must be a string", f"{where}.content")
+        if message["role"] == "tool" and not isinstance(message.get("tool_call_id"), str):
+            raise _BadRequest(f"{where}.tool_call_id is required", f"{where}.tool_call_id")
+    return messages
+
+
+def _check_tools(tools: object) -> list[dict[str, Any]]:
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise _BadRequest("'tools' must be an array", "tools")
+    for position, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if (
+            not isinstance(tool, dict)
+            or tool.get("type") != "function"
+            or not isinstance(function, dict)
+            or not isinstance(function.get("name"), str)
+        ):
+            raise _BadRequest(
+                f"tools[{position}] must be {{type: 'function', function: {{name, ...}}}}",
+                f"tools[{position}]",
+            )
+    return tools
+
+
+def _check_chat_body(body: object) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    if not isinstance(body, dict):
+        raise _BadRequest("the body must be a JSON object", "body")
+    if not isinstance(body.get("stream", False), bool):
+        raise _BadRequest("'stream' must be a boolean", "stream")
+    return _check_messages(body.get("messages")), _check_tools(body.get("tools"))
+
+
+class FakePathors:
+    """A local Pathors emulator: a real HTTP server on 127.0.0.1, an ephemeral port.
+
+    Use it in tests and demos: ``async with FakePathors() as fake:`` then
+    ``fake.client()`` gives an `AsyncPathors` pointed at it. Script answers with
+    `reply` and `reply_tool_calls` (else a deterministic default responder
+    answers), inspect `requests`, and inject faults with `fail_next`,
+    `delay_next`, `stall_next` and `drop_next`.
+
+    Args:
+        api_keys: The keys it accepts; the first is the one `client` uses.
+        project_id: The only project it knows (others get 404).
+        host: The interface to listen on.
+        port: The port; 0 picks a free one.
+        responder: Called for chat requests that have no scripted reply; it
+            gets a `ChatRequest` and returns a `Reply` or a string (or an
+            awaitable of one). Default: the built-in rules.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_keys: Iterable[str] = ("test-key",),
+        project_id: str = "test-project",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        responder: Responder | None = None,
+    ) -> None:
+        self.api_keys = tuple(api_keys)
+        if not self.api_keys:
+            raise ValueError("FakePathors needs at least one API key to accept")
+        self.project_id = project_id
+        self.host = host
+        self.port = port
+        self.responder = responder
+        self.requests: list[RecordedRequest] = []
+        self.sessions: dict[str, _Session] = {}
+        self._script: deque[Reply] = deque()
+        self._faults: deque[_Fault] = deque()
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._released = asyncio.Event()
+        self._closing = False
+        self._received = asyncio.Condition()
+        self._clients: list[AsyncPathors] = []
+
+    # ------------------------------------------------------------ life cycle
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:54321``."""
+        if self._runner is None:
+            raise RuntimeError("FakePathors is not started; use 'async with FakePathors() as fake'")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_key(self) -> str:
+        """The key `client` uses (the first of `api_keys`)."""
+        return self.api_keys[0]
+
+    async def start(self) -> None:
+        """Start listening (``async with`` does this for you)."""
+        app = web.Application()
+        prefix_v1 = "/v1/projects/{project_id}"
+        app.router.add_post(f"{prefix_v1}/chat/completions", self._chat)
+        app.router.add_post(
+            "/api/project/{project_id}/integration/api/chat/completions", self._chat
+        )
+        app.router.add_post(f"{prefix_v1}/sessions", self._create_session)
+        app.router.add_get(f"{prefix_v1}/sessions/{{session_id}}", self._get_session)
+        app.router.add_delete(f"{prefix_v1}/sessions", self._end_session)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def close(self) -> None:
+        """Close the clients made by `client`, release stalled requests, stop the server."""
+        self._closing = True
+        self._released.set()
+        for client in self._clients:
+            await client.aclose()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def client(self, **kwargs: Any) -> AsyncPathors:  # noqa: ANN401 - AsyncPathors' options
+        """Return an `AsyncPathors` pointed at this emulator, closed with it.
+
+        Args:
+            **kwargs: Options for `AsyncPathors`; `api_key`, `project_id` and
+                `base_url` default to the emulator's.
+
+        Returns:
+            The client.
+        """
+        kwargs.setdefault("api_key", self.api_key)
+        kwargs.setdefault("project_id", self.project_id)
+        kwargs.setdefault("base_url", self.url)
+        client = AsyncPathors(**kwargs)
+        self._clients.append(client)
+        return client
+
+    # ------------------------------------------------------------ scripting
+
+    def reply(self, content: str, *, finish_reason: str = "stop") -> None:
+        """Queue a text answer for the next chat request.
+
+        Args:
+            content: The assistant's text.
+            finish_reason: The finish reason to report (e.g. ``"length"``).
+        """
+        self._script.append(Reply(content=content, finish_reason=finish_reason))
+
+    def reply_tool_calls(
+        self, calls: Sequence[Mapping[str, Any]], *, content: str | None = None
+    ) -> None:
+        """Queue an answer that calls tools.
+
+        Args:
+            calls: Each ``{"name": ..., "arguments": {...} or "<JSON text>",
+                "id": optional}``. A string `arguments` is sent as is, so
+                invalid JSON can be scripted on purpose.
+            content: Text to send along with the calls.
+        """
+        scripted = []
+        for call in calls:
+            arguments = call.get("arguments", {})
+            if not isinstance(arguments, str):
+                arguments = json.dumps(arguments, ensure_ascii=False)
+            scripted.append(
+                ScriptedToolCall(
+                    name=call["name"], arguments=arguments, id=call.get("id") or self._call_id()
+                )
+            )
+        self._script.append(Reply(content=content, tool_calls=tuple(scripted)))
+
+    def fail_next(
+        self,
+        status: int = 500,
+        *,
+        times: int = 1,
+        message: str | None = None,
+        body: str | bytes | Mapping[str, Any] | None = None,
+        content_type: str = "application/json",
+        retry_after: float | str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Answer the next `times` requests with an error status.
+
+        Args:
+            status: The HTTP status.
+            times: How many requests to fail.
+            message: The message in a ``{"error": {"message": ...}}`` body.
+            body: A body to send instead: a dict (as JSON) or text/bytes as is
+                (e.g. an HTML page).
+            content_type: The body's content type.
+            retry_after: A ``Retry-After`` header value (seconds or HTTP date).
+            headers: More response headers.
+        """
+        if body is None:
+            body = _error_body(message or f"emulated failure ({status})")
+        raw = json.dumps(body).encode() if isinstance(body, Mapping) else body
+        extra = {"Content-Type": content_type, **(headers or {})}
+        if retry_after is not None:
+            extra["Retry-After"] = str(retry_after)
+        fault = _Fault(
+            kind="status",
+            status=status,
+            body=raw.encode() if isinstance(raw, str) else raw,
+            headers=extra,
+        )
+        self._faults.extend([fault] * times)
+
+    def delay_next(self, seconds: float, *, times: int = 1) -> None:
+        """Wait `seconds` before answering each of the next `times` requests."""
+        self._faults.extend([_Fault(kind="delay", delay=seconds)] * times)
+
+    def stall_next(self, *, times: int = 1) -> None:
+        """Never answer the next `times` requests (until `release` or close)."""
+        self._faults.extend([_Fault(kind="stall")] * times)
+
+    def drop_next(self, *, times: int = 1) -> None:
+        """Close the connection without answering the next `times` requests."""
+        self._faults.extend([_Fault(kind="drop")] * times)
+
+    def release(self) -> None:
+        """Let the requests stalled so far go on (they are answered normally)."""
+        self._released.set()
+        self._released = asyncio.Event()
+
+    async def wait_for_requests(self, count: int) -> None:
+        """Wait until at least `count` requests have been received in all.
+
+        Args:
+            count: The total number of requests to wait for.
+        """
+        async with self._received:
+            await self._received.wait_for(lambda: len(self.requests) >= count)
+
+    # ------------------------------------------------------------ handlers
+
+    def _call_id(self) -> str:
+        return f"call_{next(self._ids)}"
+
+    async def _admit(self, request: web.Request) -> tuple[web.StreamResponse | None, Any]:
+        """Record the request, check key and project, apply faults.
+
+        Returns:
+            An early response (error or fault), or None, and the decoded body.
+        """
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                headers=dict(request.headers),
+                body=body,
+                session_id=request.headers.get("X-Session-ID"),
+            )
+        )
+        async with self._received:
+            self._received.notify_all()
+        if self._faults:
+            early = await self._apply_fault(self._faults.popleft(), request)
+            if early is not None:
+                return early, body
+        authorization = request.headers.get("Authorization", "")
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() != "bearer" or key not in self.api_keys:
+            return web.json_response({"error": "Invalid authentication"}, status=401), body
+        if request.match_info["project_id"] != self.project_id:
+            return web.json_response(_error_body("Project not found"), status=404), body
+        if raw and body is None:
+            return web.json_response(
+                _error_body("Invalid request body: not JSON"), status=400
+            ), body
+        return None, body
+
+    async def _apply_fault(self, fault: _Fault, request: web.Request) -> web.StreamResponse | None:
+        if fault.kind == "delay":
+            await asyncio.sleep(fault.delay)
+            return None
+        if fault.kind == "stall":
+            if not self._closing:
+                await self._released.wait()
+            return None
+        if fault.kind == "drop":
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)  # never reaches the client
+        return web.Response(status=fault.status, body=fault.body, headers=fault.headers)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        early, body = await self._admit(request)
+        if early is not None:
+            return early
+        try:
+            messages, tools = _check_chat_body(body)
+        except _BadRequest as exc:
+            return web.json_response(_error_body(exc.message, field=exc.field), status=400)
+        session_id = (
+            request.headers.get("X-Session-ID") or body.get("session_id") or str(uuid.uuid4())
+        )
+        session = self.sessions.setdefault(session_id, _Session())
+        history = self._merge_history(session, messages)
+        reply = await self._reply_for(
+            ChatRequest(
+                messages=tuple(history), tools=tuple(tools), session_id=session_id, body=body
+            )
+        )
+        history.append(reply.message())
+        headers = {"X-Session-ID": session_id}
+        if request.path.startswith("/api/"):
+            headers.update({"Deprecation": "true", "Sunset": LEGACY_SUNSET})
+        if body.get("stream"):
+            return web.json_response(
+                _error_body("streaming is not emulated yet"), status=400, headers=headers
+            )
+        return web.json_response(self._completion(reply, session_id), headers=headers)
+
+    @staticmethod
+    def _merge_history(session: _Session, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Full transcripts replace the history; new messages alone extend it."""
+        known = session.messages
+        if len(messages) >= len(known) and all(
+            _message_key(old) == _message_key(new)
+            for old, new in zip(known, messages, strict=False)
+        ):
+            session.messages = list(messages)
+        else:
+            known.extend(messages)
+        return session.messages
+
+    async def _reply_for(self, chat: ChatRequest) -> Reply:
+        if self._script:
+            return self._script.popleft()
+        if self.responder is None:
+            return default_reply(chat, self._call_id)
+        answer = self.responder(chat)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return Reply(content=answer) if isinstance(answer, str) else answer
+
+    def _completion(self, reply: Reply, session_id: str) -> dict[str, Any]:
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": MODEL,
+            "choices": [
+                {"index": 0, "message": reply.message(), "finish_reason": reply.finish_reason}
+            ],
+            "usage": {"prompt_tokens": -1, "completion_tokens": -1, "total_tokens": -1},
+            "session_id": session_id,
+        }
+
+    async def _create_session(self, request: web.Request) -> web.StreamResponse:
+        early, body = await self._admit(request)
+        if early is not None:
+            return early
+        session_id = body.get("session_id") if isinstance(body, dict) else None
+        if not isinstance(session_id, str) or not session_id:
+            return web.json_response(
+                _error_body("'session_id' is required", field="session_id"), status=400
+            )
+        if session_id in self.sessions:
+            return web.json_response(_error_body("Session already exists"), status=409)
+        variables = body.get("variables") or {}
+        self.sessions[session_id] = _Session(variables=dict(variables))
+        return web.json_response({"sessionId": session_id, "pathwayId": PATHWAY_ID})
+
+    async def _get_session(self, request: web.Request) -> web.StreamResponse:
+        early, _ = await self._admit(request)
+        if early is not None:
+            return early
+        session_id = request.match_info["session_id"]
+        session = self.sessions.get(session_id)
+        if session is None:
+            return web.json_response(_error_body("Session not found"), status=404)
+        messages = [
+            {"role": message["role"], "content": message.get("content") or ""}
+            for message in session.messages
+        ]
+        return web.json_response(
+            {
+                "sessionId": session_id,
+                "state": {"variables": session.variables, "messages": messages},
+            }
+        )
+
+    async def _end_session(self, request: web.Request) -> web.StreamResponse:
+        early, body = await self._admit(request)
+        if early is not None:
+            return early
+        session_id = body.get("session_id") if isinstance(body, dict) else None
+        if not isinstance(session_id, str) or session_id not in self.sessions:
+            return web.json_response(_error_body("Session not found"), status=404)
+        del self.sessions[session_id]
+        return web.json_response(
+            {"success": True, "sessionId": session_id, "message": "Session ended"}
+        )
