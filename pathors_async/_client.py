@@ -276,7 +276,7 @@ class AsyncPathors:
                 )
                 if delay is None:
                     raise error from exc
-                self._log_retry(method, url, delay, retries, str(error))
+                self._log_retry(method, url, delay, retries, redact(repr(exc), self._api_key))
             else:
                 self._check_deprecation(response, url)
                 if response.status < 400:

@@ -99,6 +99,18 @@ def backoff(policy: RetryPolicy, retry_number: int, rand: Callable[[], float]) -
     return delay * (1 - policy.jitter * rand())
 
 
+def _retryable(
+    policy: RetryPolicy, *, status: int | None, failure: Failure | None, idempotent: bool
+) -> bool:
+    if status is not None:
+        return status in policy.retry_statuses
+    if failure is Failure.NOT_SENT:
+        return True
+    if failure is Failure.SENT:
+        return idempotent or policy.retry_on_disconnect
+    return False
+
+
 def retry_delay(
     policy: RetryPolicy,
     *,
@@ -117,7 +129,9 @@ def retry_delay(
         policy: The retry policy.
         retries_done: How many retries were already made.
         status: The HTTP status, if a response came.
-        failure: How the attempt failed, if no response came.
+        failure: How the attempt failed, if no response came; None with no
+            status means a failure no retry can help (a spent deadline, a bad
+            certificate).
         headers: The response headers, for ``Retry-After``.
         idempotent: Whether the request changes nothing on the server.
         time_left: Seconds until the call's total deadline, if it has one.
@@ -127,12 +141,9 @@ def retry_delay(
     Returns:
         Seconds to wait before retrying, or None to give up.
     """
-    if retries_done >= policy.max_retries:
-        return None
-    if status is not None:
-        if status not in policy.retry_statuses:
-            return None
-    elif failure is Failure.SENT and not (idempotent or policy.retry_on_disconnect):
+    if retries_done >= policy.max_retries or not _retryable(
+        policy, status=status, failure=failure, idempotent=idempotent
+    ):
         return None
     asked = retry_after(headers, now) if headers is not None else None
     if asked is not None:

@@ -1,0 +1,315 @@
+import json
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pathors_async import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    Choice,
+    ChunkChoice,
+    Delta,
+    FunctionCall,
+    Message,
+    SessionCreated,
+    SessionEnded,
+    SessionState,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from pathors_async._converter import (
+    ResponseShapeError,
+    completion_from_json,
+    structure,
+    to_messages,
+    unstructure,
+    unstructure_messages,
+)
+
+SERVICE_EXAMPLE = {
+    "id": "chatcmpl-abc123",
+    "object": "chat.completion",
+    "created": 1677858242,
+    "model": "pathway-default",
+    "choices": [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {
+                        "id": "call_123",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"location": "SF"}'},
+                    }
+                ],
+            },
+            "finish_reason": "tool_calls",
+        }
+    ],
+    "usage": {"prompt_tokens": -1, "completion_tokens": -1, "total_tokens": -1},
+    "session_id": "session-xyz789",
+}
+
+
+def test_the_service_example_structures_with_unknown_usage_as_none():
+    completion = completion_from_json(json.loads(json.dumps(SERVICE_EXAMPLE)), session_id=None)
+    assert completion == ChatCompletion(
+        id="chatcmpl-abc123",
+        created=1677858242,
+        model="pathway-default",
+        choices=(
+            Choice(
+                index=0,
+                finish_reason="tool_calls",
+                message=Message(
+                    role="assistant",
+                    content="",
+                    tool_calls=(
+                        ToolCall(
+                            id="call_123",
+                            function=FunctionCall(
+                                name="get_weather", arguments='{"location": "SF"}'
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        usage=Usage(prompt_tokens=None, completion_tokens=None, total_tokens=None),
+        session_id="session-xyz789",
+    )
+
+
+def test_the_session_header_wins_over_the_body():
+    data = json.loads(json.dumps(SERVICE_EXAMPLE))
+    assert completion_from_json(data, session_id="from-header").session_id == "from-header"
+
+
+def test_unknown_fields_from_the_server_are_ignored():
+    data = json.loads(json.dumps(SERVICE_EXAMPLE))
+    data["system_fingerprint"] = "fp"
+    data["choices"][0]["logprobs"] = None
+    data["choices"][0]["message"]["refusal"] = None
+    data["usage"]["prompt_tokens_details"] = {"cached_tokens": 3}
+    assert completion_from_json(data, session_id=None).id == "chatcmpl-abc123"
+
+
+def test_real_usage_numbers_are_kept():
+    assert structure({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}, Usage) == (
+        Usage(prompt_tokens=3, completion_tokens=4, total_tokens=7)
+    )
+
+
+def test_object_arguments_from_lenient_servers_become_json_text():
+    call = structure({"id": "c", "function": {"name": "f", "arguments": {"a": 1}}}, ToolCall)
+    assert json.loads(call.function.arguments) == {"a": 1}
+
+
+def test_a_body_that_is_not_a_completion_is_a_shape_error():
+    with pytest.raises(ResponseShapeError, match="expected a JSON object, got list"):
+        completion_from_json([], session_id=None)
+    with pytest.raises(ResponseShapeError, match="ChatCompletion"):
+        completion_from_json({"choices": [{"message": {"role": "bogus"}}]}, session_id=None)
+
+
+def test_stream_tool_call_deltas_are_flat_and_round_trip():
+    wire = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f"}}
+    delta = structure(wire, ToolCallDelta)
+    assert delta == ToolCallDelta(index=0, id="call_1", type="function", name="f")
+    assert unstructure(delta) == wire
+    fragment = structure({"index": 0, "function": {"arguments": '{"a'}}, ToolCallDelta)
+    assert fragment == ToolCallDelta(index=0, arguments='{"a')
+
+
+def test_session_answers_use_camel_case_on_the_wire():
+    created = structure({"sessionId": "s1", "pathwayId": "p1"}, SessionCreated)
+    assert created == SessionCreated(session_id="s1", pathway_id="p1")
+    state = structure(
+        {
+            "sessionId": "s1",
+            "state": {"variables": {"x": 1}, "messages": [{"role": "user", "content": "hi"}]},
+        },
+        SessionState,
+    )
+    assert state == SessionState(
+        session_id="s1", variables={"x": 1}, messages=(Message(role="user", content="hi"),)
+    )
+    ended = structure({"success": True, "sessionId": "s1", "message": "bye"}, SessionEnded)
+    assert ended == SessionEnded(success=True, session_id="s1", message="bye")
+
+
+def test_outgoing_messages_leave_out_none_fields():
+    messages = [Message(role="user", content="hi"), Message(role="assistant", content=None)]
+    assert unstructure_messages(messages) == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant"},
+    ]
+
+
+# ------------------------------------------------------------------ user input
+
+
+def test_dicts_and_messages_mix():
+    assert to_messages([{"role": "user", "content": "a"}, Message(role="user", content="b")]) == [
+        Message(role="user", content="a"),
+        Message(role="user", content="b"),
+    ]
+
+
+def test_tool_call_dicts_become_tool_calls():
+    [message] = to_messages(
+        [
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ],
+            }
+        ]
+    )
+    assert message.tool_calls == (ToolCall(id="c1", function=FunctionCall(name="f")),)
+
+
+@pytest.mark.parametrize(
+    ("messages", "error", "text"),
+    [
+        ("hi", TypeError, "messages must be a list of messages"),
+        ({"role": "user"}, TypeError, "messages must be a list of messages"),
+        (None, TypeError, "not NoneType"),
+        ([], ValueError, "messages is empty"),
+        (["hi"], TypeError, "messages[0] must be a dict or a Message, not str"),
+        ([{"content": "x"}], ValueError, "messages[0] has no 'role'"),
+        ([{"role": "robot", "content": "x"}], ValueError, "messages[0]: unknown message role"),
+        (
+            [{"role": "user", "content": "a"}, {"role": "tool", "content": "x"}],
+            ValueError,
+            "messages[1]: a 'tool' message needs tool_call_id",
+        ),
+        ([{"role": "user", "content": 5}], TypeError, "messages[0].content must be a string"),
+        (
+            [{"role": "user", "content": "x", "refusal": None}],
+            ValueError,
+            "messages[0] has unknown field(s) 'refusal'; a message takes: role, content",
+        ),
+        (
+            [{"role": "assistant", "tool_calls": "nope"}],
+            TypeError,
+            "messages[0].tool_calls must be a list",
+        ),
+        (
+            [{"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": {}}}]}],
+            TypeError,
+            "messages[0].tool_calls[0] must look like",
+        ),
+    ],
+)
+def test_invalid_user_messages_say_which_and_why(messages, error, text):
+    with pytest.raises(error) as info:
+        to_messages(messages)
+    assert text in str(info.value)
+
+
+# ------------------------------------------------------------------ round trips
+
+texts = st.text(max_size=20)
+ids = st.text(alphabet="abcdefghij_0123456789", min_size=1, max_size=12)
+counts = st.one_of(st.none(), st.integers(min_value=0, max_value=10**9))
+function_calls = st.builds(FunctionCall, name=ids, arguments=texts)
+tool_calls = st.builds(ToolCall, id=ids, function=function_calls, type=st.just("function"))
+
+
+@st.composite
+def messages(draw):
+    role = draw(st.sampled_from(["system", "developer", "user", "assistant", "tool"]))
+    if role == "assistant":
+        calls = draw(st.one_of(st.none(), st.lists(tool_calls, min_size=1, max_size=3)))
+        return Message(role=role, content=draw(st.one_of(st.none(), texts)), tool_calls=calls)
+    if role == "tool":
+        return Message(role=role, content=draw(texts), tool_call_id=draw(ids), name=draw(ids))
+    return Message(role=role, content=draw(texts), name=draw(st.one_of(st.none(), ids)))
+
+
+usages = st.builds(Usage, prompt_tokens=counts, completion_tokens=counts, total_tokens=counts)
+choices = st.builds(
+    Choice,
+    index=st.integers(0, 3),
+    message=messages(),
+    finish_reason=st.sampled_from([None, "stop", "tool_calls", "length"]),
+)
+completions = st.builds(
+    ChatCompletion,
+    id=ids,
+    created=st.integers(0, 2**40),
+    model=texts,
+    choices=st.lists(choices, max_size=3),
+    usage=st.one_of(st.none(), usages),
+    session_id=st.one_of(st.none(), ids),
+)
+tool_call_deltas = st.builds(
+    ToolCallDelta,
+    index=st.one_of(st.none(), st.integers(0, 5)),
+    id=st.one_of(st.none(), ids),
+    type=st.one_of(st.none(), st.just("function")),
+    name=st.one_of(st.none(), ids),
+    arguments=st.one_of(st.none(), texts),
+)
+chunks = st.builds(
+    ChatCompletionChunk,
+    id=ids,
+    created=st.integers(0, 2**40),
+    model=texts,
+    choices=st.lists(
+        st.builds(
+            ChunkChoice,
+            index=st.integers(0, 3),
+            delta=st.builds(
+                Delta,
+                role=st.one_of(st.none(), st.just("assistant")),
+                content=st.one_of(st.none(), texts),
+                tool_calls=st.one_of(st.none(), st.lists(tool_call_deltas, max_size=3)),
+            ),
+            finish_reason=st.sampled_from([None, "stop", "tool_calls"]),
+        ),
+        max_size=3,
+    ),
+    usage=st.one_of(st.none(), usages),
+    session_id=st.one_of(st.none(), ids),
+)
+sessions = st.one_of(
+    st.builds(SessionCreated, session_id=ids, pathway_id=st.one_of(st.none(), ids)),
+    st.builds(SessionEnded, success=st.booleans(), session_id=ids, message=st.one_of(st.none(), texts)),
+    st.builds(
+        SessionState,
+        session_id=ids,
+        variables=st.dictionaries(ids, st.integers()),
+        messages=st.lists(messages(), max_size=3),
+    ),
+)
+
+
+@given(st.one_of(completions, chunks, sessions, messages()))
+def test_every_model_round_trips_through_json(model):
+    wire = json.loads(json.dumps(unstructure(model)))
+    assert structure(wire, type(model)) == model
+
+
+@given(st.lists(messages(), min_size=1, max_size=5))
+def test_messages_given_as_wire_dicts_come_back_equal(items):
+    assert to_messages(unstructure_messages(items)) == items
+
+
+def test_round_trip_strategies_cover_every_model():
+    covered = {
+        ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, Delta, FunctionCall, Message,
+        SessionCreated, SessionEnded, SessionState, ToolCall, ToolCallDelta, Usage,
+    }  # fmt: skip
+    import pathors_async._models as models
+
+    defined = {obj for obj in vars(models).values() if attrs.has(obj)}
+    assert defined == covered

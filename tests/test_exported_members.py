@@ -1,0 +1,66 @@
+import pathors_async
+import pathors_async.testing
+
+
+def public_names(module):
+    # pytest's assertion rewriting (our pytest11 plugin lives in the package) adds
+    # "@py_builtins"-style names; they are not identifiers, so they are not API.
+    return {name for name in dir(module) if name.isidentifier() and not name.startswith("_")}
+
+
+def test_all_lists_exactly_the_public_names():
+    public = public_names(pathors_async)
+    modules = {"cli", "testing"}  # submodules, reached as attributes once imported
+    assert sorted(pathors_async.__all__) == pathors_async.__all__
+    assert set(pathors_async.__all__) - {"__version__"} == public - modules
+
+
+def test_every_public_name_says_it_lives_in_the_package():
+    for name in pathors_async.__all__:
+        if name == "__version__":
+            continue
+        assert getattr(pathors_async, name).__module__.startswith("pathors_async"), name
+
+
+def test_testing_all_is_sorted_and_complete():
+    public = public_names(pathors_async.testing)
+    assert sorted(pathors_async.testing.__all__) == pathors_async.testing.__all__
+    assert set(pathors_async.testing.__all__) == public - {"pytest_plugin"}
+
+
+def test_design_names_are_importable():
+    from pathors_async import (  # noqa: F401
+        APIConnectionError,
+        APIError,
+        APIStatusError,
+        APITimeoutError,
+        AsyncPathors,
+        AuthenticationError,
+        BadRequestError,
+        ChatCompletion,
+        ChatCompletionChunk,
+        Choice,
+        ChunkChoice,
+        ConflictError,
+        Delta,
+        FunctionCall,
+        InsufficientCreditsError,
+        InternalServerError,
+        MaxTurnsExceeded,
+        Message,
+        NotFoundError,
+        PathorsError,
+        PermissionDeniedError,
+        RateLimitError,
+        RetryPolicy,
+        StreamError,
+        Timeout,
+        ToolArgumentsError,
+        ToolCall,
+        ToolCallDelta,
+        ToolError,
+        ToolExecutionError,
+        ToolNotFoundError,
+        Usage,
+    )
+    from pathors_async.testing import FakePathors  # noqa: F401
