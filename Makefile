@@ -28,6 +28,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 
 test: lint typecheck unit

@@ -353,7 +353,7 @@ def make_status_error(
     status = f"{status_code} {reason}" if reason else str(status_code)
     hint = _HINTS.get(cls, "see .body and .headers")
     return cls(
-        f"{status} from {method} {url}: {said} ({hint})",
+        f"{status} from {method} {url}: {said.rstrip('.')}; {hint}",
         url=url,
         status_code=status_code,
         headers=headers,

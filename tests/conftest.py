@@ -9,6 +9,8 @@ import pytest
 from pathors_async import AsyncPathors
 from pathors_async.testing import FakePathors, RetryTesting, set_testing
 
+pytest_plugins = ["pytester"]
+
 KEY = "sk_test_4f9c2e7d1a"  # looks like a real key, so a leak would be visible
 
 

@@ -26,7 +26,6 @@ from pathors_async import (
     Timeout,
 )
 from pathors_async._client import USER_AGENT
-from pathors_async.testing import FakePathors
 
 from .conftest import KEY
 
@@ -48,7 +47,7 @@ def test_missing_key_names_the_argument_and_the_variable():
 
 
 def test_missing_project_names_the_argument_and_the_variable():
-    with pytest.raises(ValueError, match="pass project_id=... or set PATHORS_PROJECT_ID"):
+    with pytest.raises(ValueError, match=r"pass project_id=\.\.\. or set PATHORS_PROJECT_ID"):
         AsyncPathors(api_key=KEY)
 
 
@@ -59,7 +58,9 @@ def test_configuration_comes_from_the_environment(monkeypatch):
     client = AsyncPathors()
     assert client.project_id == "proj"
     assert client.base_url == "http://127.0.0.1:1/prefix"
-    assert client.chat_completions_url == "http://127.0.0.1:1/prefix/v1/projects/proj/chat/completions"
+    assert (
+        client.chat_completions_url == "http://127.0.0.1:1/prefix/v1/projects/proj/chat/completions"
+    )
 
 
 def test_default_host_is_the_service(monkeypatch):
@@ -179,7 +180,11 @@ async def test_any_openai_compatible_server_via_chat_completions_url(retries):
                 "created": 1,
                 "model": "other",
                 "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "ok"},
+                        "finish_reason": "stop",
+                    }
                 ],
             }
         )
@@ -387,7 +392,7 @@ async def test_the_total_timeout_bounds_the_call(fake, retries):
 
 async def test_a_per_call_timeout_overrides_the_client(client, fake):
     fake.stall_next()
-    with pytest.raises(APITimeoutError, match="Timeout.read"):
+    with pytest.raises(APITimeoutError, match=r"Timeout\.read"):
         await client.chat.completions.create(messages=HI, timeout=Timeout(read=0.2))
 
 

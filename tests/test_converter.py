@@ -20,6 +20,7 @@ from pathors_async import (
     ToolCallDelta,
     Usage,
 )
+from pathors_async import _models as models
 from pathors_async._converter import (
     ResponseShapeError,
     completion_from_json,
@@ -203,7 +204,12 @@ def test_tool_call_dicts_become_tool_calls():
             "messages[0].tool_calls must be a list",
         ),
         (
-            [{"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": {}}}]}],
+            [
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": {}}}],
+                }
+            ],
             TypeError,
             "messages[0].tool_calls[0] must look like",
         ),
@@ -283,7 +289,9 @@ chunks = st.builds(
 )
 sessions = st.one_of(
     st.builds(SessionCreated, session_id=ids, pathway_id=st.one_of(st.none(), ids)),
-    st.builds(SessionEnded, success=st.booleans(), session_id=ids, message=st.one_of(st.none(), texts)),
+    st.builds(
+        SessionEnded, success=st.booleans(), session_id=ids, message=st.one_of(st.none(), texts)
+    ),
     st.builds(
         SessionState,
         session_id=ids,
@@ -309,7 +317,5 @@ def test_round_trip_strategies_cover_every_model():
         ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, Delta, FunctionCall, Message,
         SessionCreated, SessionEnded, SessionState, ToolCall, ToolCallDelta, Usage,
     }  # fmt: skip
-    import pathors_async._models as models
-
     defined = {obj for obj in vars(models).values() if attrs.has(obj)}
     assert defined == covered

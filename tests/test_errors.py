@@ -119,8 +119,8 @@ def test_structured_body_gives_message_details_and_hint():
     error = error_for(400, {"error": {"message": "messages is required", "details": {"f": "m"}}})
     assert isinstance(error, BadRequestError)
     assert str(error) == (
-        f"400 from POST {URL}: messages is required "
-        "(the service refused the request body; check messages and tools)"
+        f"400 from POST {URL}: messages is required; "
+        "the service refused the request body; check messages and tools"
     )
     assert error.details == {"f": "m"}
     assert error.status_code == 400
@@ -130,7 +130,7 @@ def test_structured_body_gives_message_details_and_hint():
 
 def test_string_body_and_reason_phrase():
     error = error_for(401, {"error": "Invalid authentication"}, reason="Unauthorized")
-    assert str(error).startswith(f"401 Unauthorized from POST {URL}: Invalid authentication (")
+    assert str(error).startswith(f"401 Unauthorized from POST {URL}: Invalid authentication; ")
     assert "PATHORS_API_KEY" in str(error)
 
 
@@ -138,7 +138,7 @@ def test_html_body_from_a_proxy_is_described_not_parsed():
     page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
     error = error_for(502, page, content_type="text/html")
     assert isinstance(error, InternalServerError)
-    assert "the body was not a JSON error (text/html, 50 bytes; see .body)" in str(error)
+    assert "the body was not a JSON error (text/html, 50 bytes; see .body); " in str(error)
     assert error.body == page.decode()
 
 

@@ -28,39 +28,18 @@ def test_testing_all_is_sorted_and_complete():
     assert set(pathors_async.testing.__all__) == public - {"pytest_plugin"}
 
 
-def test_design_names_are_importable():
-    from pathors_async import (  # noqa: F401
-        APIConnectionError,
-        APIError,
-        APIStatusError,
-        APITimeoutError,
-        AsyncPathors,
-        AuthenticationError,
-        BadRequestError,
-        ChatCompletion,
-        ChatCompletionChunk,
-        Choice,
-        ChunkChoice,
-        ConflictError,
-        Delta,
-        FunctionCall,
-        InsufficientCreditsError,
-        InternalServerError,
-        MaxTurnsExceeded,
-        Message,
-        NotFoundError,
-        PathorsError,
-        PermissionDeniedError,
-        RateLimitError,
-        RetryPolicy,
-        StreamError,
-        Timeout,
-        ToolArgumentsError,
-        ToolCall,
-        ToolCallDelta,
-        ToolError,
-        ToolExecutionError,
-        ToolNotFoundError,
-        Usage,
-    )
-    from pathors_async.testing import FakePathors  # noqa: F401
+# Every name DESIGN.md tells users to import.
+DESIGN_NAMES = """
+    APIConnectionError APIError APIStatusError APITimeoutError AsyncPathors AuthenticationError
+    BadRequestError ChatCompletion ChatCompletionChunk Choice ChunkChoice ConflictError Delta
+    FunctionCall InsufficientCreditsError InternalServerError MaxTurnsExceeded Message
+    NotFoundError PathorsError PermissionDeniedError RateLimitError RetryPolicy StreamError
+    Timeout ToolArgumentsError ToolCall ToolCallDelta ToolError ToolExecutionError
+    ToolNotFoundError Usage
+""".split()
+
+
+def test_design_names_are_exported():
+    missing = [name for name in DESIGN_NAMES if name not in pathors_async.__all__]
+    assert missing == []
+    assert "FakePathors" in pathors_async.testing.__all__

@@ -1,0 +1,343 @@
+"""The emulator itself: scripts, the default responder, history, validation, faults, fixtures."""
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+
+from pathors_async import APIConnectionError, Message
+from pathors_async.testing import ChatRequest, FakePathors, Reply
+from pathors_async.testing._responder import SCRIPTED, arguments_for, best_tool, default_reply
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "location": {"type": "string", "description": "City name"},
+                "unit": {"type": "string", "enum": ["c", "f"]},
+            },
+            "required": ["location", "unit"],
+        },
+    },
+}
+BOOK = {
+    "type": "function",
+    "function": {
+        "name": "book_table",
+        "description": "Book a restaurant table",
+        "parameters": {
+            "type": "object",
+            "properties": {"people": {"type": "integer"}},
+            "required": ["people"],
+        },
+    },
+}
+
+
+def user(text):
+    return {"role": "user", "content": text}
+
+
+async def raw_post(fake, path, body, *, key=None, headers=None):
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            fake.url + path,
+            data=body if isinstance(body, bytes) else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {key or fake.api_key}", **(headers or {})},
+        ) as response,
+    ):
+        return response.status, await response.json(), response.headers
+
+
+CHAT = "/v1/projects/test-project/chat/completions"
+
+
+# ------------------------------------------------------------------ default responder (pure)
+
+
+def request(messages, tools=()):
+    return ChatRequest(messages=tuple(messages), tools=tuple(tools), session_id="s", body={})
+
+
+def test_the_default_reply_is_honest_about_being_scripted():
+    reply = default_reply(request([user("hello")]), lambda: "call_1")
+    assert reply == Reply(content=f"{SCRIPTED} You said: hello")
+    assert reply.finish_reason == "stop"
+
+
+def test_it_calls_the_tool_that_best_matches_the_words():
+    reply = default_reply(
+        request([user("What's the weather in Taipei today?")], [BOOK, WEATHER]), lambda: "call_7"
+    )
+    [call] = reply.tool_calls
+    assert (call.id, call.name) == ("call_7", "get_weather")
+    assert json.loads(call.arguments) == {"location": "Taipei", "unit": "c"}
+    assert reply.finish_reason == "tool_calls"
+    assert reply.content is None
+
+
+def test_numbers_come_from_the_message():
+    reply = default_reply(request([user("book a table for 4 people")], [WEATHER, BOOK]), str)
+    assert json.loads(reply.tool_calls[0].arguments) == {"people": 4}
+
+
+def test_no_matching_tool_means_a_plain_answer():
+    reply = default_reply(request([user("hello")], [WEATHER]), str)
+    assert reply.tool_calls == ()
+
+
+def test_after_tool_results_it_answers_with_them():
+    history = [
+        user("weather?"),
+        {"role": "assistant", "tool_calls": [{"id": "c1"}, {"id": "c2"}]},
+        {"role": "tool", "tool_call_id": "c1", "name": "get_weather", "content": "22 C"},
+        {"role": "tool", "tool_call_id": "c2", "content": "sunny"},
+    ]
+    reply = default_reply(request(history, [WEATHER]), str)
+    assert reply.content == f"{SCRIPTED} Tool results: get_weather: 22 C; c2: sunny"
+
+
+def test_best_tool_prefers_more_shared_words_and_the_first_on_ties():
+    assert best_tool("book a table", [WEATHER, BOOK]) is BOOK
+    assert best_tool("weather", [WEATHER, {**WEATHER, "function": {"name": "weather"}}]) is WEATHER
+    assert best_tool("", [WEATHER]) is None
+
+
+@pytest.mark.parametrize(
+    ("schema", "text", "expected"),
+    [
+        ({"type": "string"}, "call Ada Lovelace now", "Ada Lovelace"),
+        ({"type": "string"}, "lowercase words only", "only"),
+        ({"type": "string"}, "", ""),
+        ({"type": "string", "enum": ["x", "y"]}, "", "x"),
+        ({"const": 3}, "", 3),
+        ({"type": "integer", "default": 9}, "5", 9),
+        ({"type": "integer"}, "in 12.5 minutes", 12),
+        ({"type": "integer"}, "none", 1),
+        ({"type": "number"}, "-3.5 degrees", -3.5),
+        ({"type": "number"}, "", 1.0),
+        ({"type": "boolean"}, "", True),
+        ({"type": "null"}, "", None),
+        ({"type": ["null", "integer"]}, "7", 7),
+        ({"anyOf": [{"type": "null"}, {"type": "integer"}]}, "2", 2),
+        ({"type": "array", "items": {"type": "integer"}, "minItems": 2}, "3", [3, 3]),
+        ({"type": "array"}, "", []),
+        (
+            {"type": "object", "properties": {"a": {"type": "boolean"}}, "required": ["a", "b"]},
+            "",
+            {"a": True, "b": {}},
+        ),
+    ],
+)
+def test_arguments_fit_the_schema(schema, text, expected):
+    assert arguments_for(schema, text) == expected
+
+
+# ------------------------------------------------------------------ scripts and responders
+
+
+async def test_scripted_replies_come_in_order_then_the_default(client, fake):
+    fake.reply("one")
+    fake.reply("cut short", finish_reason="length")
+    answers = [await client.chat.completions.create(messages=[user("x")]) for _ in range(3)]
+    assert [a.choices[0].message.content for a in answers] == [
+        "one",
+        "cut short",
+        f"{SCRIPTED} You said: x",
+    ]
+    assert answers[1].choices[0].finish_reason == "length"
+
+
+async def test_scripted_tool_calls(client, fake):
+    fake.reply_tool_calls(
+        [
+            {"name": "get_weather", "arguments": {"location": "Taipei"}},
+            {"name": "get_weather", "arguments": "{not json", "id": "mine"},
+        ],
+        content="Checking",
+    )
+    completion = await client.chat.completions.create(messages=[user("x")], tools=[WEATHER])
+    message = completion.choices[0].message
+    assert message.content == "Checking"
+    assert completion.choices[0].finish_reason == "tool_calls"
+    assert message.tool_calls is not None
+    assert [c.function.arguments for c in message.tool_calls] == [
+        '{"location": "Taipei"}',
+        "{not json",
+    ]
+    assert message.tool_calls[0].id.startswith("call_")
+    assert message.tool_calls[1].id == "mine"
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_a_responder_answers_what_is_not_scripted(fake, retries, asynchronous):
+    seen = []
+
+    def respond(chat):
+        seen.append(chat)
+        return f"{len(chat.messages)} messages"
+
+    async def respond_async(chat):
+        return respond(chat)
+
+    fake.responder = respond_async if asynchronous else respond
+    client = fake.client()
+    completion = await client.chat.completions.create(messages=[user("a"), user("b")])
+    assert completion.choices[0].message.content == "2 messages"
+    assert seen[0].session_id == completion.session_id
+
+
+async def test_a_responder_may_return_a_reply(retries):
+    async with FakePathors(
+        responder=lambda chat: Reply(content="r", finish_reason="length")
+    ) as fake:
+        completion = await fake.client().chat.completions.create(messages=[user("a")])
+    assert completion.choices[0].finish_reason == "length"
+
+
+# ------------------------------------------------------------------ history
+
+
+async def test_history_grows_in_both_full_and_new_only_modes(client, fake):
+    first = await client.chat.completions.create(messages=[user("one")])
+    sid = first.session_id
+    # "server" style: only the new message
+    await client.chat.completions.create(messages=[user("two")], session_id=sid)
+    history = fake.sessions[sid].messages
+    assert [m["content"] for m in history if m["role"] == "user"] == ["one", "two"]
+    # "full" style: the whole transcript, which replaces (not doubles) the history
+    full = [*(Message(**m) for m in history), Message(role="user", content="three")]
+    await client.chat.completions.create(messages=full, session_id=sid)
+    assert [m["content"] for m in fake.sessions[sid].messages if m["role"] == "user"] == [
+        "one",
+        "two",
+        "three",
+    ]
+
+
+async def test_the_deprecated_body_session_id_is_understood(fake):
+    status, body, headers = await raw_post(
+        fake, CHAT, {"messages": [user("x")], "session_id": "old"}
+    )
+    assert status == 200
+    assert body["session_id"] == headers["X-Session-ID"] == "old"
+
+
+# ------------------------------------------------------------------ validation
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"{not json", None),
+        ([1], "body"),
+        ({}, "messages"),
+        ({"messages": []}, "messages"),
+        ({"messages": ["x"]}, "messages[0]"),
+        ({"messages": [{"role": "bot", "content": "x"}]}, "messages[0].role"),
+        ({"messages": [{"role": "user", "content": 1}]}, "messages[0].content"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id"),
+        ({"messages": [user("x")], "tools": {}}, "tools"),
+        ({"messages": [user("x")], "tools": [{"type": "x"}]}, "tools[0]"),
+        ({"messages": [user("x")], "stream": "no"}, "stream"),
+    ],
+)
+async def test_invalid_bodies_get_400_with_the_documented_shape(fake, body, field):
+    status, answer, _ = await raw_post(fake, CHAT, body)
+    assert status == 400
+    assert isinstance(answer["error"]["message"], str)
+    assert answer["error"]["details"].get("field") == field
+
+
+async def test_a_wrong_or_missing_key_gets_401_with_the_string_shape(fake):
+    status, answer, _ = await raw_post(fake, CHAT, {"messages": [user("x")]}, key="nope")
+    assert (status, answer) == (401, {"error": "Invalid authentication"})
+
+
+async def test_session_creation_needs_an_id(fake):
+    status, answer, _ = await raw_post(fake, "/v1/projects/test-project/sessions", {})
+    assert status == 400
+    assert answer["error"]["details"] == {"field": "session_id"}
+
+
+async def test_streaming_is_refused_clearly_until_it_is_emulated(fake):
+    status, answer, _ = await raw_post(fake, CHAT, {"messages": [user("x")], "stream": True})
+    assert status == 400
+    assert answer["error"]["message"] == "streaming is not emulated yet"
+
+
+# ------------------------------------------------------------------ faults and synchronisation
+
+
+async def test_stalled_requests_go_on_when_released(client, fake):
+    fake.stall_next()
+    task = asyncio.create_task(client.chat.completions.create(messages=[user("x")]))
+    await fake.wait_for_requests(1)
+    assert not task.done()
+    fake.release()
+    completion = await task
+    assert completion.choices[0].message.content
+
+
+async def test_close_does_not_hang_on_a_stalled_request(retries):
+    async with FakePathors() as fake:
+        client = fake.client()
+        fake.stall_next(times=2)
+        task = asyncio.create_task(client.chat.completions.create(messages=[user("x")]))
+        await fake.wait_for_requests(1)
+    # close() released the stall and closed the clients it made: the call fails cleanly.
+    with pytest.raises(APIConnectionError):
+        await task
+    assert client.is_closed
+
+
+def test_url_before_start_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="FakePathors is not started"):
+        _ = FakePathors().url
+
+
+def test_it_needs_a_key():
+    with pytest.raises(ValueError, match="at least one API key"):
+        FakePathors(api_keys=())
+
+
+async def test_recorded_requests_hide_headers_in_their_repr(client, fake):
+    await client.chat.completions.create(messages=[user("x")])
+    assert "Authorization" in fake.requests[0].headers
+    assert "Bearer" not in repr(fake.requests[0])
+
+
+# ------------------------------------------------------------------ the pytest plugin
+
+
+async def test_the_plugin_fixtures(pathors_fake, pathors_client):
+    assert isinstance(pathors_fake, FakePathors)
+    assert pathors_client.base_url == pathors_fake.url
+    pathors_fake.fail_next(503, retry_after=600)  # test mode: no real wait
+    completion = await pathors_client.chat.completions.create(messages=[user("hi")])
+    assert completion.choices[0].message.content == f"{SCRIPTED} You said: hi"
+    assert len(pathors_fake.requests) == 2
+
+
+async def test_the_plugin_works_in_a_users_project(pytester):
+    pytester.makepyfile(
+        """
+        async def test_user(pathors_fake, pathors_client):
+            pathors_fake.reply("from the user's test")
+            completion = await pathors_client.chat.completions.create(
+                messages=[{"role": "user", "content": "hi"}]
+            )
+            assert completion.choices[0].message.content == "from the user's test"
+        """
+    )
+    # A fresh process, so the fixtures come through the installed pytest11 entry point.
+    result = pytester.runpytest_subprocess(
+        "--asyncio-mode=auto", "-o", "asyncio_default_fixture_loop_scope=function", "-W", "error"
+    )
+    result.assert_outcomes(passed=1)
