@@ -28,6 +28,7 @@ from ._config import (
     RetryPolicy,
     Timeout,
     env_or,
+    resolve_timeout,
 )
 from ._errors import (
     APIConnectionError,
@@ -44,31 +45,13 @@ from ._version import __version__
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["AsyncPathors", "resolve_timeout"]
+__all__ = ["AsyncPathors"]
 
 logger: Final = logging.getLogger("pathors_async")
 
 USER_AGENT: Final = (
     f"pathors-async/{__version__} Python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
 )
-
-
-def resolve_timeout(default: Timeout, override: float | Timeout | None) -> Timeout:
-    """Return the timeout for one call.
-
-    Args:
-        default: The client's timeout.
-        override: None (use the default), a `Timeout`, or a number of seconds
-            that replaces `total`.
-
-    Returns:
-        The timeout to apply.
-    """
-    if override is None:
-        return default
-    if isinstance(override, Timeout):
-        return override
-    return Timeout(connect=default.connect, read=default.read, total=override)
 
 
 class AsyncPathors:

@@ -17,6 +17,7 @@ __all__ = [
     "RetryPolicy",
     "Timeout",
     "env_or",
+    "resolve_timeout",
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.pathors.com"
@@ -193,6 +194,24 @@ class Endpoints:
             )
         url = f"{self.base_url}/v1/projects/{quote(self.project_id, safe='')}/sessions"
         return url if session_id is None else f"{url}/{quote(session_id, safe='')}"
+
+
+def resolve_timeout(default: Timeout, override: float | Timeout | None) -> Timeout:
+    """Return the timeout for one call.
+
+    Args:
+        default: The client's timeout.
+        override: None (use the default), a `Timeout`, or a number of seconds
+            that replaces `total`.
+
+    Returns:
+        The timeout to apply.
+    """
+    if override is None:
+        return default
+    if isinstance(override, Timeout):
+        return override
+    return Timeout(connect=default.connect, read=default.read, total=override)
 
 
 def _http_url(url: object, name: str) -> str:

@@ -21,6 +21,9 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ._models import (
     ChatCompletion,
+    ChatCompletionChunk,
+    ChunkChoice,
+    Delta,
     FunctionCall,
     Message,
     SessionCreated,
@@ -103,6 +106,40 @@ def _structure_tool_call_delta(data: Mapping[str, Any], _: object) -> ToolCallDe
     )
 
 
+def _int_or_zero(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _structure_chunk_choice(data: Mapping[str, Any]) -> ChunkChoice:
+    delta = data.get("delta") or {}
+    tool_calls = delta.get("tool_calls")
+    return ChunkChoice(
+        index=_int_or_zero(data.get("index")),
+        delta=Delta(
+            role=_optional_str(delta.get("role")),
+            content=_optional_str(delta.get("content")),
+            tool_calls=None
+            if tool_calls is None
+            else [_structure_tool_call_delta(call, None) for call in tool_calls],
+        ),
+        finish_reason=_optional_str(data.get("finish_reason")),
+    )
+
+
+def _structure_chunk(data: Mapping[str, Any], _: object) -> ChatCompletionChunk:
+    """Build a chunk by hand: this runs once per streamed event, so it skips the generic path."""
+    usage = data.get("usage")
+    return ChatCompletionChunk(
+        id=_optional_str(data.get("id")) or "",
+        object=_optional_str(data.get("object")) or "chat.completion.chunk",
+        created=_int_or_zero(data.get("created")),
+        model=_optional_str(data.get("model")) or "",
+        choices=[_structure_chunk_choice(choice) for choice in data.get("choices") or ()],
+        usage=_structure_usage(usage, None) if usage else None,
+        session_id=_optional_str(data.get("session_id")),
+    )
+
+
 def _unstructure_tool_call_delta(delta: ToolCallDelta) -> dict[str, Any]:
     wire: dict[str, Any] = {}
     if delta.index is not None:
@@ -145,6 +182,7 @@ converter.register_structure_hook(FunctionCall, _structure_function_call)
 converter.register_structure_hook(Message, _structure_server_message)
 converter.register_structure_hook(ToolCallDelta, _structure_tool_call_delta)
 converter.register_unstructure_hook(ToolCallDelta, _unstructure_tool_call_delta)
+converter.register_structure_hook(ChatCompletionChunk, _structure_chunk)
 
 
 _SESSION_ID = override(rename="sessionId")
@@ -309,6 +347,26 @@ def to_messages(messages: object) -> list[Message]:
     if not messages:
         raise ValueError("messages is empty; send at least one, e.g. a user message")
     return [_message_from_input(item, f"messages[{i}]") for i, item in enumerate(messages)]
+
+
+def chunk_from_json(data: object) -> ChatCompletionChunk:
+    """Build a `ChatCompletionChunk` from one decoded stream event.
+
+    Args:
+        data: The decoded JSON of the event's data.
+
+    Returns:
+        The chunk.
+
+    Raises:
+        ResponseShapeError: The data is not a chat completion chunk.
+    """
+    if not isinstance(data, dict):
+        raise ResponseShapeError(f"expected a JSON object, got {type(data).__name__}")
+    try:
+        return _structure_chunk(data, None)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ResponseShapeError(f"ChatCompletionChunk: {exc!r}") from exc
 
 
 def completion_from_json(data: object, *, session_id: str | None) -> ChatCompletion:

@@ -3,7 +3,7 @@
 Every error the SDK raises on purpose descends from `PathorsError`::
 
     PathorsError
-    ├── APIError                     message, body, url
+    ├── APIError                     message, body, url, partial_completion
     │   ├── APIStatusError           status_code, headers, session_id
     │   │   ├── BadRequestError          400
     │   │   ├── AuthenticationError      401
@@ -77,13 +77,24 @@ class APIError(PathorsError):
         message: A one-line explanation a person can act on.
         body: The raw response body as text (cut to a sane length), or None.
         url: The URL the request went to.
+        partial_completion: For an error raised while a stream was being read,
+            the `ChatCompletion` assembled from what arrived before it (None if
+            nothing did, and for errors before a stream started).
     """
 
-    def __init__(self, message: str, *, url: str, body: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        body: str | None = None,
+        partial_completion: ChatCompletion | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.url = url
         self.body = body
+        self.partial_completion = partial_completion
 
 
 class APIStatusError(APIError):
@@ -106,8 +117,9 @@ class APIStatusError(APIError):
         body: str | None = None,
         session_id: str | None = None,
         details: Mapping[str, Any] | None = None,
+        partial_completion: ChatCompletion | None = None,
     ) -> None:
-        super().__init__(message, url=url, body=body)
+        super().__init__(message, url=url, body=body, partial_completion=partial_completion)
         self.status_code = status_code
         self.headers = headers
         self.session_id = session_id
@@ -160,21 +172,9 @@ class APITimeoutError(APIConnectionError, TimeoutError):
 class StreamError(APIError):
     """A stream broke: malformed SSE or JSON, an error event, or a cut before it ended.
 
-    Attributes:
-        partial_completion: The `ChatCompletion` assembled from what arrived
-            before the failure, or None if nothing did.
+    `partial_completion` holds the `ChatCompletion` assembled from what arrived
+    before the failure, or None if nothing did.
     """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        url: str,
-        body: str | None = None,
-        partial_completion: ChatCompletion | None = None,
-    ) -> None:
-        super().__init__(message, url=url, body=body)
-        self.partial_completion = partial_completion
 
 
 class ToolError(PathorsError):

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
-from ._config import Timeout
+from ._config import Timeout, resolve_timeout
 from ._converter import (
     ResponseShapeError,
     completion_from_json,
@@ -20,6 +20,7 @@ from ._converter import (
 )
 from ._errors import APIError
 from ._models import ChatCompletion, Message, SessionCreated, SessionEnded, SessionState
+from ._stream import ChatCompletionStream
 
 if TYPE_CHECKING:
     from ._client import AsyncPathors
@@ -189,6 +190,49 @@ class Completions:
             raise APIError(
                 f"the answer from POST {url} is not a chat completion: {exc}", url=url
             ) from exc
+
+    def stream(
+        self,
+        *,
+        messages: Sequence[Message | Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | ToolSource | None = None,
+        session_id: str | None = None,
+        timeout: float | Timeout | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> ChatCompletionStream:
+        """Run one chat turn as a stream of chunks.
+
+        Use it as ``async with client.chat.completions.stream(...) as stream:``
+        and iterate ``stream`` (chunks) or ``stream.text_stream`` (text);
+        ``await stream.get_final_completion()`` gives the assembled completion.
+        Arguments are checked now; the request is sent on entry (or on the
+        first iteration) and retried only before the response starts.
+
+        Args:
+            messages: The messages (dicts or `Message`), oldest first.
+            tools: Tool definitions, or a `ToolRegistry`, the model may call.
+            session_id: Continue this session (sent as ``X-Session-ID``).
+            timeout: Seconds for the whole call (the stream included), or a `Timeout`.
+            extra_body: Fields merged into the request body as is.
+            extra_headers: Headers merged into the request as is.
+
+        Returns:
+            The stream (not yet started).
+
+        Raises:
+            TypeError, ValueError: Invalid messages, tools or session id (nothing is sent).
+        """
+        client = self._client
+        check_session_id(session_id)
+        return ChatCompletionStream(
+            client,
+            url=client.chat_completions_url,
+            body=chat_body(messages, tools, stream=True, extra_body=extra_body),
+            session_id=session_id,
+            timeout=resolve_timeout(client.timeout, timeout),
+            extra_headers=extra_headers,
+        )
 
 
 class Chat:

@@ -58,7 +58,7 @@ _NONE: Final = repeat(None)
 
 
 def _only_data_events(text: str) -> list[str] | None:
-    """Return the payloads if `text` is only ``data: X`` lines each followed by a blank line.
+    r"""Return the payloads if `text` is only ``data: X`` lines each followed by a blank line.
 
     That is the shape nearly every chunk of a chat stream has, and it is checked
     and split with C-level string methods only: `text` holds whole lines (it ends

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pathors_async._sse import SSEDecoder, ServerSentEvent
+from pathors_async._sse import ServerSentEvent, SSEDecoder
 
 
 def decode(stream: bytes, *, feeds=None) -> list[ServerSentEvent]:
@@ -22,22 +22,42 @@ def ev(data, event="message", id=None, retry=None):  # noqa: A002 - the field's 
 CASES = [
     # (name, stream, expected events)
     ("one event", b"data: hi\n\n", [ev("hi")]),
-    ("LF, CR and CRLF line ends", b"data: a\r\rdata: b\r\n\r\ndata: c\n\n", [ev("a"), ev("b"), ev("c")]),
+    (
+        "LF, CR and CRLF line ends",
+        b"data: a\r\rdata: b\r\n\r\ndata: c\n\n",
+        [ev("a"), ev("b"), ev("c")],
+    ),
     ("data lines joined with LF", b"data: a\ndata: b\ndata\n\n", [ev("a\nb\n")]),
     ("one leading space stripped, only one", b"data:  two\ndata:none\n\n", [ev(" two\nnone")]),
     ("empty data line dispatches an empty event", b"data:\n\n", [ev("")]),
     ("field with no colon is an empty value", b"data\n\n", [ev("")]),
     ("no data, no event", b"event: x\n\nid: 1\n\nretry: 5\n\n: comment\n\n", []),
     ("comment lines ignored", b": keep-alive\ndata: x\n:\n\n", [ev("x")]),
-    ("event type applies to one event", b"event: a\ndata: 1\n\ndata: 2\n\n", [ev("1", "a"), ev("2")]),
+    (
+        "event type applies to one event",
+        b"event: a\ndata: 1\n\ndata: 2\n\n",
+        [ev("1", "a"), ev("2")],
+    ),
     ("event type reset by a blank line without data", b"event: a\n\ndata: 2\n\n", [ev("2")]),
     ("empty event type is message", b"event:\ndata: 1\n\n", [ev("1")]),
-    ("last event id carries over", b"id: 7\ndata: a\n\ndata: b\n\n", [ev("a", id="7"), ev("b", id="7")]),
+    (
+        "last event id carries over",
+        b"id: 7\ndata: a\n\ndata: b\n\n",
+        [ev("a", id="7"), ev("b", id="7")],
+    ),
     ("id set without data still carries over", b"id: 9\n\ndata: a\n\n", [ev("a", id="9")]),
-    ("empty id resets to empty", b"id: 1\ndata: a\n\nid\ndata: b\n\n", [ev("a", id="1"), ev("b", id="")]),
+    (
+        "empty id resets to empty",
+        b"id: 1\ndata: a\n\nid\ndata: b\n\n",
+        [ev("a", id="1"), ev("b", id="")],
+    ),
     ("id with NUL ignored", b"id: 1\n\nid: a\x00b\ndata: x\n\n", [ev("x", id="1")]),
     ("retry when all digits", b"retry: 1500\ndata: x\n\n", [ev("x", retry=1500)]),
-    ("retry ignored otherwise", b"retry: 15s\ndata: x\n\nretry: -1\ndata: y\n\nretry:\ndata: z\n\n", [ev("x"), ev("y"), ev("z")]),
+    (
+        "retry ignored otherwise",
+        b"retry: 15s\ndata: x\n\nretry: -1\ndata: y\n\nretry:\ndata: z\n\n",
+        [ev("x"), ev("y"), ev("z")],
+    ),
     ("retry only for its block", b"retry: 5\ndata: a\n\ndata: b\n\n", [ev("a", retry=5), ev("b")]),
     ("unknown and miscased fields ignored", b"Data: no\nfoo: bar\ndata: yes\n\n", [ev("yes")]),
     ("colon in the value kept", b"data: a: b\n\n", [ev("a: b")]),
@@ -50,7 +70,11 @@ CASES = [
     ("unfinished line dropped", b"data: a\n\ndata: b", [ev("a")]),
     ("trailing CR ends the last line", b"data: a\n\r", [ev("a")]),
     ("OpenAI style", b'data: {"x": 1}\n\ndata: [DONE]\n\n', [ev('{"x": 1}'), ev("[DONE]")]),
-    ("event error", b'event: error\ndata: {"error": "boom"}\n\n', [ev('{"error": "boom"}', "error")]),
+    (
+        "event error",
+        b'event: error\ndata: {"error": "boom"}\n\n',
+        [ev('{"error": "boom"}', "error")],
+    ),
     ("blank lines between events", b"\n\n\ndata: a\n\n\n\n", [ev("a")]),
     ("a space-only line is a field named space", b" \ndata: a\n\n", [ev("a")]),
 ]
@@ -144,15 +168,14 @@ def reference(stream: bytes) -> list[ServerSentEvent]:
             retry = int(value)
     return events
 
+
 fields = st.sampled_from(
     [b"data", b"event", b"id", b"retry", b"", b"Data", b"x", b":comment", b"data:", b"id:"]
 )
 values = st.binary(max_size=8).map(lambda b: b.replace(b"\n", b"").replace(b"\r", b""))
 values |= st.sampled_from([b"", b" ", b"  a", b"123", b"\xef\xbb\xbf", "é".encode(), b"a\x00"])
 line_ends = st.sampled_from([b"\n", b"\r", b"\r\n"])
-lines = st.tuples(fields, st.sampled_from([b"", b":", b": "]), values, line_ends).map(
-    lambda parts: b"".join(parts)
-)
+lines = st.tuples(fields, st.sampled_from([b"", b":", b": "]), values, line_ends).map(b"".join)
 streams = st.tuples(st.sampled_from([b"", b"\xef\xbb\xbf"]), st.lists(lines, max_size=30)).map(
     lambda parts: parts[0] + b"".join(parts[1])
 )
@@ -180,14 +203,18 @@ def test_byte_by_byte_gives_the_same_events(stream):
     assert decode(stream, feeds=[stream[i : i + 1] for i in range(len(stream))]) == decode(stream)
 
 
-@given(st.lists(st.text(max_size=30).filter(lambda t: "\n" not in t and "\r" not in t), max_size=10))
+@given(
+    st.lists(st.text(max_size=30).filter(lambda t: "\n" not in t and "\r" not in t), max_size=10)
+)
 def test_data_round_trips(texts):
     stream = b"".join(f"data: {t}\n\n".encode() for t in texts)
     assert [e.data for e in decode(stream)] == texts
 
 
 payloads = st.text(max_size=12).filter(lambda t: "\n" not in t and "\r" not in t)
-prefixes = st.sampled_from(["data: ", "data: ", "data: ", "data:", "event: e\ndata: ", ": c\ndata: "])
+prefixes = st.sampled_from(
+    ["data: ", "data: ", "data: ", "data:", "event: e\ndata: ", ": c\ndata: "]
+)
 blocks = st.tuples(prefixes, payloads, st.sampled_from(["\n\n", "\n\n", "\r\n\r\n", "\n\n\n"]))
 
 

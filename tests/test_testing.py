@@ -7,8 +7,9 @@ import aiohttp
 import pytest
 
 from pathors_async import APIConnectionError, Message
-from pathors_async.testing import ChatRequest, FakePathors, Reply
+from pathors_async.testing import ChatRequest, FakePathors, Reply, ScriptedToolCall
 from pathors_async.testing._responder import SCRIPTED, arguments_for, best_tool, default_reply
+from pathors_async.testing._streaming import reply_chunks
 
 WEATHER = {
     "type": "function",
@@ -266,10 +267,52 @@ async def test_session_creation_needs_an_id(fake):
     assert answer["error"]["details"] == {"field": "session_id"}
 
 
-async def test_streaming_is_refused_clearly_until_it_is_emulated(fake):
-    status, answer, _ = await raw_post(fake, CHAT, {"messages": [user("x")], "stream": True})
-    assert status == 400
-    assert answer["error"]["message"] == "streaming is not emulated yet"
+def test_streamed_chunks_look_like_the_services():
+    reply = Reply(
+        content="Hi there",
+        tool_calls=(ScriptedToolCall(name="f", arguments='{"city": "Taipei"}', id="c1"),),
+    )
+    chunks = reply_chunks(reply, completion_id="x", created=1, model="m", session_id="s")
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert deltas == [
+        {"role": "assistant", "content": ""},
+        {"content": "Hi "},
+        {"content": "there"},
+        {
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": ""},
+                }
+            ]
+        },
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": ' "Taipei'}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '"}'}}]},
+        {},
+    ]
+    assert [c["choices"][0]["finish_reason"] for c in chunks] == [None] * 7 + ["tool_calls"]
+    assert {(c["id"], c["object"], c["session_id"]) for c in chunks} == {
+        ("x", "chat.completion.chunk", "s")
+    }
+
+
+async def test_a_raw_stream_ends_with_done(fake):
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            fake.url + CHAT,
+            json={"messages": [user("hi")], "stream": True},
+            headers={"Authorization": f"Bearer {fake.api_key}"},
+        ) as response,
+    ):
+        assert response.content_type == "text/event-stream"
+        text = (await response.read()).decode()
+    events = text.split("\n\n")
+    assert events[-2:] == ["data: [DONE]", ""]
+    assert all(event.startswith("data: ") for event in events[:-1])
 
 
 # ------------------------------------------------------------------ faults and synchronisation

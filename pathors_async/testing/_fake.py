@@ -25,6 +25,7 @@ from aiohttp import web
 from pathors_async._client import AsyncPathors
 
 from ._responder import ChatRequest, Reply, ScriptedToolCall, default_reply
+from ._streaming import StreamFault, reply_chunks, write_stream
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -183,6 +184,7 @@ class FakePathors:
         self.sessions: dict[str, _Session] = {}
         self._script: deque[Reply] = deque()
         self._faults: deque[_Fault] = deque()
+        self._stream_faults: deque[StreamFault] = deque()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._released = asyncio.Event()
@@ -342,10 +344,59 @@ class FakePathors:
         """Close the connection without answering the next `times` requests."""
         self._faults.extend([_Fault(kind="drop")] * times)
 
+    # ------------------------------------------------------------ stream faults
+
+    def cut_stream_next(self, *, after: int = 1) -> None:
+        """Drop the connection of the next stream after `after` chunks."""
+        self._stream_faults.append(StreamFault(kind="cut", after=after))
+
+    def end_stream_next(self, *, after: int = 1) -> None:
+        """End the body of the next stream cleanly after `after` chunks, without ``[DONE]``."""
+        self._stream_faults.append(StreamFault(kind="end", after=after))
+
+    def stall_stream_next(self, *, after: int = 1) -> None:
+        """Stop sending the next stream after `after` chunks, until `release` or close."""
+        self._stream_faults.append(StreamFault(kind="stall", after=after))
+
+    def corrupt_stream_next(self, *, after: int = 1, line: str = "data: {not json") -> None:
+        """Send `line` (raw) in the next stream after `after` chunks, then the rest."""
+        self._stream_faults.append(StreamFault(kind="corrupt", after=after, line=line))
+
+    def error_in_stream_next(
+        self,
+        *,
+        after: int = 1,
+        message: str = "emulated stream failure",
+        status: int | None = None,
+        as_event: bool = True,
+    ) -> None:
+        """Send an error in the next stream after `after` chunks, then end it.
+
+        Args:
+            after: Chunks sent before the error.
+            message: The error's message.
+            status: An HTTP status to put in the payload (``error.status``).
+            as_event: Send ``event: error`` (True) or a ``data: {"error": ...}`` line.
+        """
+        error: dict[str, Any] = {"message": message}
+        if status is not None:
+            error["status"] = status
+        self._stream_faults.append(
+            StreamFault(kind="error", after=after, error={"error": error}, as_event=as_event)
+        )
+
+    def noisy_stream_next(self) -> None:
+        """Wrap each chunk of the next stream in keep-alive comments, meta frames and CRLFs."""
+        self._stream_faults.append(StreamFault(kind="noise"))
+
     def release(self) -> None:
         """Let the requests stalled so far go on (they are answered normally)."""
         self._released.set()
         self._released = asyncio.Event()
+
+    async def _wait_for_release(self) -> None:
+        if not self._closing:
+            await self._released.wait()
 
     async def wait_for_requests(self, count: int) -> None:
         """Wait until at least `count` requests have been received in all.
@@ -404,8 +455,7 @@ class FakePathors:
             await asyncio.sleep(fault.delay)
             return None
         if fault.kind == "stall":
-            if not self._closing:
-                await self._released.wait()
+            await self._wait_for_release()
             return None
         if fault.kind == "drop":
             if request.transport is not None:
@@ -435,11 +485,20 @@ class FakePathors:
         headers = {"X-Session-ID": session_id}
         if request.path.startswith("/api/"):
             headers.update({"Deprecation": "true", "Sunset": LEGACY_SUNSET})
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
         if body.get("stream"):
-            return web.json_response(
-                _error_body("streaming is not emulated yet"), status=400, headers=headers
+            chunks = reply_chunks(
+                reply,
+                completion_id=completion_id,
+                created=int(time.time()),
+                model=MODEL,
+                session_id=session_id,
             )
-        return web.json_response(self._completion(reply, session_id), headers=headers)
+            fault = self._stream_faults.popleft() if self._stream_faults else None
+            return await write_stream(request, headers, chunks, fault, self._wait_for_release)
+        return web.json_response(
+            self._completion(reply, session_id, completion_id), headers=headers
+        )
 
     @staticmethod
     def _merge_history(session: _Session, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -464,9 +523,9 @@ class FakePathors:
             answer = await answer
         return Reply(content=answer) if isinstance(answer, str) else answer
 
-    def _completion(self, reply: Reply, session_id: str) -> dict[str, Any]:
+    def _completion(self, reply: Reply, session_id: str, completion_id: str) -> dict[str, Any]:
         return {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+            "id": completion_id,
             "object": "chat.completion",
             "created": int(time.time()),
             "model": MODEL,

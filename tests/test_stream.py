@@ -1,0 +1,519 @@
+"""The delta accumulator (pure) and ChatCompletionStream against the emulator."""
+
+import asyncio
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pathors_async import (
+    APIError,
+    APITimeoutError,
+    ChatCompletion,
+    ChatCompletionChunk,
+    Choice,
+    ChunkChoice,
+    Delta,
+    FunctionCall,
+    InternalServerError,
+    Message,
+    RateLimitError,
+    StreamError,
+    Timeout,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from pathors_async._stream import ChatCompletionAccumulator, ChatCompletionStream
+
+HI = [{"role": "user", "content": "hi"}]
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"location": {"type": "string"}},
+            "required": ["location"],
+        },
+    },
+}
+
+
+def chunk(*, index=0, finish=None, **delta):
+    return ChatCompletionChunk(
+        id="c1",
+        created=5,
+        model="m",
+        choices=[ChunkChoice(index=index, delta=Delta(**delta), finish_reason=finish)],
+    )
+
+
+def tool(index=None, **fields):
+    return ToolCallDelta(index=index, **fields)
+
+
+# ------------------------------------------------------------------ accumulator (pure)
+
+
+def test_text_is_joined_and_metadata_kept():
+    acc = ChatCompletionAccumulator(session_id="s")
+    for piece in [chunk(role="assistant", content=""), chunk(content="Hel"), chunk(content="lo")]:
+        acc.add(piece)
+    assert not acc.finished
+    acc.add(chunk(finish="stop"))
+    assert acc.finished
+    assert acc.snapshot() == ChatCompletion(
+        id="c1",
+        created=5,
+        model="m",
+        choices=[
+            Choice(
+                index=0, message=Message(role="assistant", content="Hello"), finish_reason="stop"
+            )
+        ],
+        session_id="s",
+    )
+
+
+def test_choices_are_kept_apart():
+    acc = ChatCompletionAccumulator()
+    acc.add(chunk(index=1, content="b"))
+    acc.add(chunk(index=0, content="a"))
+    acc.add(chunk(index=1, content="b", finish="stop"))
+    assert not acc.finished  # choice 0 has no finish_reason yet
+    snapshot = acc.snapshot()
+    assert [(c.index, c.message.content) for c in snapshot.choices] == [(0, "a"), (1, "bb")]
+
+
+def test_repeated_id_type_and_name_are_not_doubled():
+    acc = ChatCompletionAccumulator()
+    acc.add(chunk(tool_calls=[tool(0, id="call_1", type="function", name="f", arguments="")]))
+    acc.add(chunk(tool_calls=[tool(0, id="call_1", type="function", name="f", arguments='{"a"')]))
+    acc.add(
+        chunk(tool_calls=[tool(0, id="call_1", name="f", arguments=": 1}")], finish="tool_calls")
+    )
+    [call] = acc.snapshot().choices[0].message.tool_calls or ()
+    assert call == ToolCall(id="call_1", function=FunctionCall(name="f", arguments='{"a": 1}'))
+
+
+def test_tool_calls_without_index_are_keyed_by_id_then_continue_the_last():
+    acc = ChatCompletionAccumulator()
+    acc.add(chunk(tool_calls=[tool(id="a", name="f", arguments="{")]))
+    acc.add(chunk(tool_calls=[tool(arguments="}")]))  # no index, no id: the last call
+    acc.add(chunk(tool_calls=[tool(id="b", name="g", arguments="[")]))
+    acc.add(chunk(tool_calls=[tool(id="a", arguments=" ")]))  # back to a, by id
+    acc.add(chunk(tool_calls=[tool(id="b", arguments="]")]))
+    calls = acc.snapshot().choices[0].message.tool_calls or ()
+    assert [(c.id, c.function.name, c.function.arguments) for c in calls] == [
+        ("a", "f", "{} "),
+        ("b", "g", "[]"),
+    ]
+
+
+def test_tool_calls_are_ordered_by_index():
+    acc = ChatCompletionAccumulator()
+    acc.add(chunk(tool_calls=[tool(1, id="second", name="g")]))
+    acc.add(chunk(tool_calls=[tool(0, id="first", name="f")]))
+    calls = acc.snapshot().choices[0].message.tool_calls or ()
+    assert [c.id for c in calls] == ["first", "second"]
+
+
+def test_usage_and_session_from_chunks():
+    acc = ChatCompletionAccumulator()
+    acc.add(chunk(content="x"))
+    acc.add(
+        ChatCompletionChunk(
+            id="c1", choices=[], usage=Usage(total_tokens=3), session_id="from-chunk"
+        )
+    )
+    snapshot = acc.snapshot()
+    assert snapshot.usage == Usage(total_tokens=3)
+    assert snapshot.session_id == "from-chunk"
+    assert acc.chunks == 2
+
+
+def test_an_empty_accumulator():
+    acc = ChatCompletionAccumulator()
+    assert not acc.finished
+    assert acc.snapshot() == ChatCompletion()
+
+
+calls = st.lists(
+    st.tuples(
+        st.text(alphabet="abcdef0123456789_", min_size=1, max_size=10),  # id
+        st.text(alphabet="abcdefghij_", min_size=1, max_size=10),  # name
+        st.text(max_size=40),  # arguments
+    ),
+    min_size=1,
+    max_size=4,
+    unique_by=lambda call: call[0],
+)
+
+
+@st.composite
+def delta_streams(draw):
+    """Complete tool calls, each split into arbitrary fragments, fragments interleaved."""
+    chosen = draw(calls)
+    omit_index = draw(st.booleans())
+    repeat_header = draw(st.booleans())
+    queues = []
+    for index, (call_id, name, arguments) in enumerate(chosen):
+        cuts = sorted(draw(st.lists(st.integers(0, len(arguments)), max_size=6)))
+        pieces = [arguments[a:b] for a, b in zip([0, *cuts], [*cuts, len(arguments)], strict=True)]
+        key = None if omit_index else index
+        first = tool(key, id=call_id, type="function", name=name, arguments=pieces[0])
+        rest = [
+            tool(key, id=call_id if (omit_index or repeat_header) else None,
+                 name=name if repeat_header else None, arguments=piece)
+            for piece in pieces[1:]
+        ]  # fmt: skip
+        queues.append([first, *rest])
+    order = draw(st.permutations([i for i, q in enumerate(queues) for _ in q]))
+    # Each call's first fragment must come before its others: take them in queue order.
+    deltas = [queues[i].pop(0) for i in order]
+    return chosen, deltas
+
+
+@given(delta_streams(), st.integers(1, 3))
+def test_any_split_of_complete_tool_calls_reassembles_exactly(stream, per_chunk):
+    chosen, deltas = stream
+    acc = ChatCompletionAccumulator()
+    for start in range(0, len(deltas), per_chunk):
+        acc.add(chunk(tool_calls=deltas[start : start + per_chunk]))
+    acc.add(chunk(finish="tool_calls"))
+    message = acc.snapshot().choices[0].message
+    if deltas[0].index is None:  # without indexes, calls come in the order they started
+        started = [d.id for d in deltas if d.type is not None]
+        chosen = sorted(chosen, key=lambda call: started.index(call[0]))
+    assert message.tool_calls == tuple(
+        ToolCall(id=call_id, function=FunctionCall(name=name, arguments=arguments))
+        for call_id, name, arguments in chosen
+    )
+
+
+@given(st.lists(st.text(max_size=10), min_size=1, max_size=30))
+def test_any_split_of_text_reassembles_exactly(pieces):
+    acc = ChatCompletionAccumulator()
+    for piece in pieces:
+        acc.add(chunk(content=piece))
+    assert acc.snapshot().choices[0].message.content == ("".join(pieces) or None)
+
+
+# ------------------------------------------------------------------ the stream, end to end
+
+
+def acquired(client):
+    """Connections checked out of the pool right now (aiohttp keeps them in a private set)."""
+    return len(client._http.connector._acquired)
+
+
+def idle(client):
+    return sum(len(conns) for conns in client._http.connector._conns.values())
+
+
+async def test_a_text_stream(client, fake):
+    fake.reply("Hello there, how are you?")
+    async with client.chat.completions.stream(messages=HI) as stream:
+        # The session id comes with the headers, before any chunk.
+        assert stream.session_id is not None
+        assert stream.session_id in fake.sessions
+        texts = [text async for text in stream.text_stream]
+        final = await stream.get_final_completion()
+    assert texts == ["Hello ", "there, ", "how ", "are ", "you?"]
+    assert final.choices[0].message == Message(
+        role="assistant", content="Hello there, how are you?"
+    )
+    assert final.choices[0].finish_reason == "stop"
+    assert final.session_id == stream.session_id
+    assert final.id.startswith("chatcmpl-")
+    assert fake.requests[0].body["stream"] is True
+    assert acquired(client) == 0
+    assert idle(client) == 1  # the connection went back to the pool, ready for reuse
+
+
+async def test_chunks_and_the_current_completion(client, fake):
+    fake.reply("one two")
+    seen = []
+    async with client.chat.completions.stream(messages=HI) as stream:
+        async for piece in stream:
+            assert isinstance(piece, ChatCompletionChunk)
+            assert piece.session_id == stream.session_id
+            seen.append(stream.current_completion.choices[0].message.content)
+    assert seen == [None, "one ", "one two", "one two"]
+
+
+async def test_a_streamed_tool_call_matches_the_whole_answer(client, fake):
+    call = {"name": "get_weather", "arguments": {"location": "Taipei", "unit": "c"}, "id": "c9"}
+    fake.reply_tool_calls([call])
+    whole = await client.chat.completions.create(messages=HI, tools=[WEATHER])
+    fake.reply_tool_calls([call])
+    async with client.chat.completions.stream(messages=HI, tools=[WEATHER]) as stream:
+        streamed = await stream.get_final_completion()
+    assert streamed.choices == whole.choices
+    [tool_call] = streamed.choices[0].message.tool_calls or ()
+    assert json.loads(tool_call.function.arguments) == {"location": "Taipei", "unit": "c"}
+    # The arguments really came in fragments.
+    assert fake.requests[1].body["tools"] == [WEATHER]
+
+
+async def test_a_stream_consumed_without_async_with_closes_itself(client, fake):
+    stream = client.chat.completions.stream(messages=HI)
+    assert "not started" in repr(stream)
+    pieces = [piece async for piece in stream]
+    assert pieces
+    assert acquired(client) == 0
+    assert (await stream.get_final_completion()).choices[0].finish_reason == "stop"
+
+
+async def test_the_session_continues(client, fake):
+    async with client.chat.completions.stream(messages=HI, session_id="s-7") as stream:
+        await stream.get_final_completion()
+    assert stream.session_id == "s-7"
+    assert fake.requests[0].session_id == "s-7"
+
+
+async def test_noise_between_chunks_is_skipped(client, fake):
+    fake.noisy_stream_next()  # comments, id/retry frames, empty data, CRLF line ends
+    fake.reply("still fine")
+    async with client.chat.completions.stream(messages=HI) as stream:
+        final = await stream.get_final_completion()
+    assert final.choices[0].message.content == "still fine"
+
+
+async def test_a_clean_end_without_done_is_fine_when_every_choice_finished(client, fake):
+    fake.reply("a b")  # role, "a ", "b", finish: 4 chunks
+    fake.end_stream_next(after=4)
+    async with client.chat.completions.stream(messages=HI) as stream:
+        final = await stream.get_final_completion()
+    assert final.choices[0].message.content == "a b"
+
+
+# ------------------------------------------------------------------ failures keep what arrived
+
+
+def partial_text(error):
+    assert error.partial_completion is not None
+    return error.partial_completion.choices[0].message.content
+
+
+async def test_a_cut_connection(client, fake):
+    fake.reply("one two three four")
+    fake.cut_stream_next(after=3)
+    with pytest.raises(StreamError, match="the connection was cut during the stream") as info:
+        async with client.chat.completions.stream(messages=HI) as stream:
+            await stream.get_final_completion()
+    assert partial_text(info.value) == "one two "
+    assert len(fake.requests) == 1  # bytes reached the caller: never retried
+    assert acquired(client) == 0
+
+
+async def test_an_end_without_done_or_finish_reason(client, fake):
+    fake.reply("one two three")
+    fake.end_stream_next(after=2)
+    with pytest.raises(StreamError, match="without \\[DONE\\] and before every choice") as info:
+        async with client.chat.completions.stream(messages=HI) as stream:
+            await stream.get_final_completion()
+    assert partial_text(info.value) == "one "
+
+
+async def test_a_line_that_is_not_json(client, fake):
+    fake.reply("one two")
+    fake.corrupt_stream_next(after=2, line='data: {"id": oops}')
+    with pytest.raises(StreamError) as info:
+        async with client.chat.completions.stream(messages=HI) as stream:
+            await stream.get_final_completion()
+    assert "chunk 3 of the stream" in str(info.value)
+    assert 'is not JSON (Expecting value: line 1 column 8 (char 7)): data: {"id": oops}' in str(
+        info.value
+    )
+    assert partial_text(info.value) == "one "
+
+
+async def test_json_that_is_not_a_chunk(client, fake):
+    fake.corrupt_stream_next(after=1, line="data: [1, 2]")
+    with pytest.raises(StreamError, match=r"is not a chat\.completion\.chunk"):
+        async with client.chat.completions.stream(messages=HI) as stream:
+            await stream.get_final_completion()
+
+
+async def test_an_error_event(client, fake):
+    fake.reply("one two")
+    fake.error_in_stream_next(after=2, message="pathway crashed")
+    with pytest.raises(
+        StreamError, match=r"reported an error in the stream .* pathway crashed"
+    ) as info:
+        async with client.chat.completions.stream(messages=HI) as stream:
+            await stream.get_final_completion()
+    assert type(info.value) is StreamError
+    assert partial_text(info.value) == "one "
+    assert json.loads(info.value.body or "") == {"error": {"message": "pathway crashed"}}
+
+
+@pytest.mark.parametrize("as_event", [True, False])
+async def test_an_error_payload_with_a_status_is_typed(client, fake, as_event):
+    fake.reply("one two")
+    fake.error_in_stream_next(after=2, message="slow down", status=429, as_event=as_event)
+    with pytest.raises(RateLimitError) as info:
+        async with client.chat.completions.stream(messages=HI) as stream:
+            await stream.get_final_completion()
+    assert info.value.status_code == 429
+    assert info.value.session_id == stream.session_id
+    assert partial_text(info.value) == "one "
+
+
+async def test_a_stalled_stream_times_out_after_the_read_limit(client, fake):
+    fake.reply("one two three")
+    fake.stall_stream_next(after=2)
+    with pytest.raises(APITimeoutError, match=r"no data for 0.2 s \(Timeout.read\)") as info:
+        async with client.chat.completions.stream(messages=HI, timeout=Timeout(read=0.2)) as stream:
+            await stream.get_final_completion()
+    assert isinstance(info.value, TimeoutError)
+    assert partial_text(info.value) == "one "
+    assert acquired(client) == 0
+
+
+async def test_the_total_limit_covers_the_body(client, fake):
+    fake.stall_stream_next(after=1)
+    with pytest.raises(APITimeoutError, match=r"Timeout.total"):
+        async with client.chat.completions.stream(
+            messages=HI, timeout=Timeout(read=None, total=0.3)
+        ) as stream:
+            await stream.get_final_completion()
+
+
+async def test_a_200_html_page_is_reported_as_such(client, fake):
+    fake.fail_next(200, body="<html>Sign in to the Wi-Fi</html>", content_type="text/html")
+    with pytest.raises(
+        StreamError, match=r"answered 200 with text/html.* instead of an event stream"
+    ) as info:
+        async with client.chat.completions.stream(messages=HI):
+            pass
+    assert info.value.body == "<html>Sign in to the Wi-Fi</html>"
+    assert info.value.partial_completion is None
+    assert acquired(client) == 0
+
+
+async def test_a_200_json_completion_instead_of_a_stream_is_kept(client, fake):
+    fake.reply("not streamed")
+    whole = await client.chat.completions.create(messages=HI)
+    fake.fail_next(
+        200, body={"id": whole.id, "choices": [{"message": {"role": "assistant", "content": "x"}}]}
+    )
+    with pytest.raises(
+        StreamError, match="a whole JSON completion instead of an event stream"
+    ) as info:
+        async with client.chat.completions.stream(messages=HI):
+            pass
+    assert partial_text(info.value) == "x"
+
+
+async def test_a_200_json_error_instead_of_a_stream(client, fake):
+    fake.fail_next(200, body={"error": {"message": "quota exceeded", "status": 402}})
+    with pytest.raises(APIError, match="quota exceeded") as info:
+        async with client.chat.completions.stream(messages=HI):
+            pass
+    assert info.value.partial_completion is None
+
+
+# ------------------------------------------------------------------ retries, closing, cancelling
+
+
+async def test_retried_before_the_response_starts(client, fake, retries):
+    fake.fail_next(503, retry_after=1)
+    async with client.chat.completions.stream(messages=HI) as stream:
+        await stream.get_final_completion()
+    assert retries.delays == [1.0]
+    assert len(fake.requests) == 2
+
+
+async def test_an_error_status_before_the_stream(client, fake):
+    fake.fail_next(500)
+    stream = client.chat.completions.stream(messages=HI)
+    with pytest.raises(InternalServerError):
+        async with stream:
+            pass
+    assert len(fake.requests) == 1
+
+
+async def test_arguments_are_checked_when_the_stream_is_made(client, fake):
+    with pytest.raises(ValueError, match="messages is empty"):
+        client.chat.completions.stream(messages=[])
+    with pytest.raises(ValueError, match="control characters"):
+        client.chat.completions.stream(messages=HI, session_id="a\nb")
+    assert fake.requests == []
+
+
+async def test_breaking_out_closes_the_response(client, fake):
+    fake.reply("one two three four five six")
+    fake.stall_stream_next(after=2)  # so the rest has not arrived when we leave
+    async with client.chat.completions.stream(messages=HI) as stream:
+        async for _ in stream:
+            break
+        # Left early: the response is closed now, not at the end of the block.
+        assert await until(lambda: acquired(client) == 0)
+    with pytest.raises(StreamError, match="closed before it ended") as info:
+        await stream.get_final_completion()
+    assert info.value.partial_completion is not None
+
+
+async def test_breaking_out_without_async_with(client, fake):
+    fake.reply("one two three four five six")
+    async for _ in client.chat.completions.stream(messages=HI):
+        break
+    assert await until(lambda: acquired(client) == 0)
+
+
+async def test_an_exception_in_the_consumer_closes_the_response(client, fake):
+    fake.reply("one two three four five six")
+
+    async def consume():
+        async with client.chat.completions.stream(messages=HI) as stream:
+            async for _ in stream:
+                raise KeyError("consumer bug")
+
+    with pytest.raises(KeyError):
+        await consume()
+    assert acquired(client) == 0
+
+
+async def test_cancelling_the_task_closes_the_response(client, fake):
+    fake.stall_stream_next(after=2)
+    started = asyncio.Event()
+
+    async def consume():
+        async with client.chat.completions.stream(messages=HI) as stream:
+            async for _ in stream:
+                started.set()
+
+    task = asyncio.create_task(consume())
+    await started.wait()
+    assert acquired(client) == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert acquired(client) == 0
+
+
+async def test_a_closed_stream_cannot_start(client, fake):
+    stream = client.chat.completions.stream(messages=HI)
+    await stream.aclose()
+    with pytest.raises(RuntimeError, match="this stream is closed"):
+        async with stream:
+            pass
+    assert fake.requests == []
+
+
+async def until(condition, *, turns=50):
+    """Yield to the loop until `condition()` holds (the async-generator finaliser is a task)."""
+    for _ in range(turns):
+        if condition():
+            return True
+        await asyncio.sleep(0)
+    return condition()
+
+
+def test_stream_is_not_exported_but_typed():
+    assert ChatCompletionStream.__module__ == "pathors_async._stream"
