@@ -24,6 +24,7 @@ from aiohttp import web
 
 from pathors_async._client import AsyncPathors
 
+from ._requests import PATHWAY_ID, BadRequest, Session, check_chat_body, error_body
 from ._responder import ChatRequest, Reply, ScriptedToolCall, default_reply
 from ._streaming import StreamFault, reply_chunks, write_stream
 
@@ -35,8 +36,6 @@ __all__ = ["FakePathors", "RecordedRequest", "Responder"]
 #: A responder: called with each chat request that has no scripted reply.
 Responder = Callable[[ChatRequest], "Reply | str | Awaitable[Reply | str]"]
 
-ROLES: Final = frozenset({"system", "developer", "user", "assistant", "tool"})
-PATHWAY_ID: Final = "pathway-fake"
 MODEL: Final = "pathors-fake"
 LEGACY_SUNSET: Final = "Thu, 31 Dec 2026 23:59:59 GMT"
 
@@ -67,82 +66,6 @@ class _Fault:
     body: bytes = b""
     headers: Mapping[str, str] = attrs.field(factory=dict)
     delay: float = 0.0
-
-
-@attrs.define
-class _Session:
-    pathway_id: str = PATHWAY_ID
-    variables: dict[str, Any] = attrs.field(factory=dict)
-    messages: list[dict[str, Any]] = attrs.field(factory=list)
-
-
-class _BadRequest(Exception):  # noqa: N818 - internal control flow, not an error for users
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-def _error_body(message: str, **details: Any) -> dict[str, Any]:  # noqa: ANN401
-    return {"error": {"message": message, "details": details}}
-
-
-def _message_key(message: Mapping[str, Any]) -> tuple[Any, ...]:
-    """What identifies a message when matching a sent transcript against history."""
-    calls = message.get("tool_calls") or ()
-    return (
-        message.get("role"),
-        message.get("content") or "",
-        tuple(call.get("id") for call in calls if isinstance(call, Mapping)),
-        message.get("tool_call_id"),
-    )
-
-
-def _check_messages(messages: object) -> list[dict[str, Any]]:
-    if not isinstance(messages, list):
-        raise _BadRequest("'messages' must be an array", "messages")
-    if not messages:
-        raise _BadRequest("'messages' must not be empty", "messages")
-    for position, message in enumerate(messages):
-        where = f"messages[{position}]"
-        if not isinstance(message, dict):
-            raise _BadRequest(f"{where} must be an object", where)
-        if message.get("role") not in ROLES:
-            raise _BadRequest(f"{where}.role must be one of {sorted(ROLES)}", f"{where}.role")
-        content = message.get("content")
-        if content is not None and not isinstance(content, str):
-            raise _BadRequest(f"{where}.content must be a string", f"{where}.content")
-        if message["role"] == "tool" and not isinstance(message.get("tool_call_id"), str):
-            raise _BadRequest(f"{where}.tool_call_id is required", f"{where}.tool_call_id")
-    return messages
-
-
-def _check_tools(tools: object) -> list[dict[str, Any]]:
-    if tools is None:
-        return []
-    if not isinstance(tools, list):
-        raise _BadRequest("'tools' must be an array", "tools")
-    for position, tool in enumerate(tools):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if (
-            not isinstance(tool, dict)
-            or tool.get("type") != "function"
-            or not isinstance(function, dict)
-            or not isinstance(function.get("name"), str)
-        ):
-            raise _BadRequest(
-                f"tools[{position}] must be {{type: 'function', function: {{name, ...}}}}",
-                f"tools[{position}]",
-            )
-    return tools
-
-
-def _check_chat_body(body: object) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    if not isinstance(body, dict):
-        raise _BadRequest("the body must be a JSON object", "body")
-    if not isinstance(body.get("stream", False), bool):
-        raise _BadRequest("'stream' must be a boolean", "stream")
-    return _check_messages(body.get("messages")), _check_tools(body.get("tools"))
 
 
 class FakePathors:
@@ -181,7 +104,7 @@ class FakePathors:
         self.port = port
         self.responder = responder
         self.requests: list[RecordedRequest] = []
-        self.sessions: dict[str, _Session] = {}
+        self.sessions: dict[str, Session] = {}
         self._script: deque[Reply] = deque()
         self._faults: deque[_Fault] = deque()
         self._stream_faults: deque[StreamFault] = deque()
@@ -319,7 +242,7 @@ class FakePathors:
             headers: More response headers.
         """
         if body is None:
-            body = _error_body(message or f"emulated failure ({status})")
+            body = error_body(message or f"emulated failure ({status})")
         raw = json.dumps(body).encode() if isinstance(body, Mapping) else body
         extra = {"Content-Type": content_type, **(headers or {})}
         if retry_after is not None:
@@ -443,11 +366,9 @@ class FakePathors:
         if scheme.lower() != "bearer" or key not in self.api_keys:
             return web.json_response({"error": "Invalid authentication"}, status=401), body
         if request.match_info["project_id"] != self.project_id:
-            return web.json_response(_error_body("Project not found"), status=404), body
+            return web.json_response(error_body("Project not found"), status=404), body
         if raw and body is None:
-            return web.json_response(
-                _error_body("Invalid request body: not JSON"), status=400
-            ), body
+            return web.json_response(error_body("Invalid request body: not JSON"), status=400), body
         return None, body
 
     async def _apply_fault(self, fault: _Fault, request: web.Request) -> web.StreamResponse | None:
@@ -468,14 +389,14 @@ class FakePathors:
         if early is not None:
             return early
         try:
-            messages, tools = _check_chat_body(body)
-        except _BadRequest as exc:
-            return web.json_response(_error_body(exc.message, field=exc.field), status=400)
+            messages, tools = check_chat_body(body)
+        except BadRequest as exc:
+            return web.json_response(error_body(exc.message, field=exc.field), status=400)
         session_id = (
             request.headers.get("X-Session-ID") or body.get("session_id") or str(uuid.uuid4())
         )
-        session = self.sessions.setdefault(session_id, _Session())
-        history = self._merge_history(session, messages)
+        session = self.sessions.setdefault(session_id, Session())
+        history = session.merge(messages)
         reply = await self._reply_for(
             ChatRequest(
                 messages=tuple(history), tools=tuple(tools), session_id=session_id, body=body
@@ -499,19 +420,6 @@ class FakePathors:
         return web.json_response(
             self._completion(reply, session_id, completion_id), headers=headers
         )
-
-    @staticmethod
-    def _merge_history(session: _Session, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Full transcripts replace the history; new messages alone extend it."""
-        known = session.messages
-        if len(messages) >= len(known) and all(
-            _message_key(old) == _message_key(new)
-            for old, new in zip(known, messages, strict=False)
-        ):
-            session.messages = list(messages)
-        else:
-            known.extend(messages)
-        return session.messages
 
     async def _reply_for(self, chat: ChatRequest) -> Reply:
         if self._script:
@@ -543,12 +451,12 @@ class FakePathors:
         session_id = body.get("session_id") if isinstance(body, dict) else None
         if not isinstance(session_id, str) or not session_id:
             return web.json_response(
-                _error_body("'session_id' is required", field="session_id"), status=400
+                error_body("'session_id' is required", field="session_id"), status=400
             )
         if session_id in self.sessions:
-            return web.json_response(_error_body("Session already exists"), status=409)
+            return web.json_response(error_body("Session already exists"), status=409)
         variables = body.get("variables") or {}
-        self.sessions[session_id] = _Session(variables=dict(variables))
+        self.sessions[session_id] = Session(variables=dict(variables))
         return web.json_response({"sessionId": session_id, "pathwayId": PATHWAY_ID})
 
     async def _get_session(self, request: web.Request) -> web.StreamResponse:
@@ -558,7 +466,7 @@ class FakePathors:
         session_id = request.match_info["session_id"]
         session = self.sessions.get(session_id)
         if session is None:
-            return web.json_response(_error_body("Session not found"), status=404)
+            return web.json_response(error_body("Session not found"), status=404)
         messages = [
             {"role": message["role"], "content": message.get("content") or ""}
             for message in session.messages
@@ -576,7 +484,7 @@ class FakePathors:
             return early
         session_id = body.get("session_id") if isinstance(body, dict) else None
         if not isinstance(session_id, str) or session_id not in self.sessions:
-            return web.json_response(_error_body("Session not found"), status=404)
+            return web.json_response(error_body("Session not found"), status=404)
         del self.sessions[session_id]
         return web.json_response(
             {"success": True, "sessionId": session_id, "message": "Session ended"}

@@ -1,0 +1,162 @@
+"""The delta accumulator: folds streamed chunks into a `ChatCompletion`.
+
+A pure state object (no I/O), fed one `ChatCompletionChunk` at a time by
+`ChatCompletionStream` and tested on its own. Work is linear in the stream's
+size: fragments are collected in lists and joined only when a snapshot is taken.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ._models import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    Choice,
+    FunctionCall,
+    Message,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+
+__all__ = ["ChatCompletionAccumulator"]
+
+
+@attrs.define
+class _ToolCallState:
+    seq: int
+    index: int | None
+    id: str | None = None
+    type: str | None = None
+    name: str | None = None
+    arguments: list[str] = attrs.field(factory=list)
+
+
+@attrs.define
+class _ChoiceState:
+    role: str | None = None
+    content: list[str] = attrs.field(factory=list)
+    finish_reason: str | None = None
+    tool_calls: dict[object, _ToolCallState] = attrs.field(factory=dict)
+    keys_by_id: dict[str, object] = attrs.field(factory=dict)
+    last_key: object = None
+
+    def add_tool_call(self, delta: ToolCallDelta) -> None:
+        """Fold one tool-call fragment in: keyed by index, else by id, else the last call."""
+        if delta.index is not None:
+            key: object = delta.index
+        elif delta.id is not None:
+            key = self.keys_by_id.get(delta.id, ("id", delta.id))
+        else:
+            key = self.last_key if self.last_key is not None else 0
+        state = self.tool_calls.get(key)
+        if state is None:
+            state = _ToolCallState(seq=len(self.tool_calls), index=delta.index)
+            self.tool_calls[key] = state
+        self.last_key = key
+        # id, type and name are set once: a server that repeats them must not double them.
+        if delta.id and state.id is None:
+            state.id = delta.id
+            self.keys_by_id[delta.id] = key
+        if delta.type and state.type is None:
+            state.type = delta.type
+        if delta.name and state.name is None:
+            state.name = delta.name
+        if delta.arguments:
+            state.arguments.append(delta.arguments)
+
+    def message(self) -> Message:
+        """Assemble the message received so far."""
+        calls = sorted(
+            self.tool_calls.values(),
+            key=lambda call: (call.index is None, call.index or 0, call.seq),
+        )
+        return Message(
+            role=self.role or "assistant",
+            content="".join(self.content) if self.content else None,
+            tool_calls=[
+                ToolCall(
+                    id=call.id or "",
+                    type=call.type or "function",
+                    function=FunctionCall(name=call.name or "", arguments="".join(call.arguments)),
+                )
+                for call in calls
+            ]
+            or None,
+        )
+
+
+class ChatCompletionAccumulator:
+    """Fold streamed chunks into a `ChatCompletion`; pure state, linear in the stream's size.
+
+    Choices are kept apart by `index`; tool calls by their `index` (by `id` when
+    a server leaves the index out); text and argument fragments are collected
+    and joined only when a snapshot is taken.
+    """
+
+    __slots__ = ("_choices", "_created", "_id", "_model", "_session_id", "_usage", "chunks")
+
+    def __init__(self, *, session_id: str | None = None) -> None:
+        self._choices: dict[int, _ChoiceState] = {}
+        self._id = ""
+        self._created = 0
+        self._model = ""
+        self._usage: Usage | None = None
+        self._session_id = session_id
+        #: How many chunks were added.
+        self.chunks = 0
+
+    def add(self, chunk: ChatCompletionChunk) -> None:
+        """Fold one chunk in.
+
+        Args:
+            chunk: The next chunk of the stream.
+        """
+        self.chunks += 1
+        if not self._id:
+            self._id, self._created, self._model = chunk.id, chunk.created, chunk.model
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        if self._session_id is None and chunk.session_id:
+            self._session_id = chunk.session_id
+        for choice in chunk.choices:
+            state = self._choices.get(choice.index)
+            if state is None:
+                state = self._choices[choice.index] = _ChoiceState()
+            delta = choice.delta
+            if delta.role and state.role is None:
+                state.role = delta.role
+            if delta.content:
+                state.content.append(delta.content)
+            if delta.tool_calls:
+                for call in delta.tool_calls:
+                    state.add_tool_call(call)
+            if choice.finish_reason:
+                state.finish_reason = choice.finish_reason
+
+    @property
+    def finished(self) -> bool:
+        """Whether there is at least one choice and every choice has a finish reason."""
+        return bool(self._choices) and all(
+            choice.finish_reason for choice in self._choices.values()
+        )
+
+    @property
+    def session_id(self) -> str | None:
+        """The session id: the response header's, else the first chunk that carried one."""
+        return self._session_id
+
+    def snapshot(self) -> ChatCompletion:
+        """Return the completion assembled from the chunks so far."""
+        return ChatCompletion(
+            id=self._id,
+            created=self._created,
+            model=self._model,
+            choices=[
+                Choice(index=index, message=state.message(), finish_reason=state.finish_reason)
+                for index, state in sorted(self._choices.items())
+            ],
+            usage=self._usage,
+            session_id=self._session_id,
+        )

@@ -1,0 +1,118 @@
+"""What the emulator receives: request checks, error bodies, and per-session history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+
+__all__ = ["PATHWAY_ID", "ROLES", "BadRequest", "Session", "check_chat_body", "error_body"]
+
+ROLES: Final = frozenset({"system", "developer", "user", "assistant", "tool"})
+PATHWAY_ID: Final = "pathway-fake"
+
+
+@attrs.define
+class Session:
+    """One session the emulator keeps: its pathway, variables and history."""
+
+    pathway_id: str = PATHWAY_ID
+    variables: dict[str, Any] = attrs.field(factory=dict)
+    messages: list[dict[str, Any]] = attrs.field(factory=list)
+
+    def merge(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Take a request's messages into the history, and return the history.
+
+        A request that starts with the whole history (the "send the full
+        transcript" style) replaces it; any other (the "send only the new
+        messages" style) extends it.
+        """
+        known = self.messages
+        if len(messages) >= len(known) and all(
+            message_key(old) == message_key(new) for old, new in zip(known, messages, strict=False)
+        ):
+            self.messages = list(messages)
+        else:
+            known.extend(messages)
+        return self.messages
+
+
+class BadRequest(Exception):  # noqa: N818 - internal control flow, not an error for users
+    """A request body the service would refuse with 400; `field` says where."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def error_body(message: str, **details: Any) -> dict[str, Any]:  # noqa: ANN401
+    """Build the service's documented error body."""
+    return {"error": {"message": message, "details": details}}
+
+
+def message_key(message: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What identifies a message when matching a sent transcript against history."""
+    calls = message.get("tool_calls") or ()
+    return (
+        message.get("role"),
+        message.get("content") or "",
+        tuple(call.get("id") for call in calls if isinstance(call, Mapping)),
+        message.get("tool_call_id"),
+    )
+
+
+def check_messages(messages: object) -> list[dict[str, Any]]:
+    if not isinstance(messages, list):
+        raise BadRequest("'messages' must be an array", "messages")
+    if not messages:
+        raise BadRequest("'messages' must not be empty", "messages")
+    for position, message in enumerate(messages):
+        where = f"messages[{position}]"
+        if not isinstance(message, dict):
+            raise BadRequest(f"{where} must be an object", where)
+        if message.get("role") not in ROLES:
+            raise BadRequest(f"{where}.role must be one of {sorted(ROLES)}", f"{where}.role")
+        content = message.get("content")
+        if content is not None and not isinstance(content, str):
+            raise BadRequest(f"{where}.content must be a string", f"{where}.content")
+        if message["role"] == "tool" and not isinstance(message.get("tool_call_id"), str):
+            raise BadRequest(f"{where}.tool_call_id is required", f"{where}.tool_call_id")
+    return messages
+
+
+def check_tools(tools: object) -> list[dict[str, Any]]:
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise BadRequest("'tools' must be an array", "tools")
+    for position, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if (
+            not isinstance(tool, dict)
+            or tool.get("type") != "function"
+            or not isinstance(function, dict)
+            or not isinstance(function.get("name"), str)
+        ):
+            raise BadRequest(
+                f"tools[{position}] must be {{type: 'function', function: {{name, ...}}}}",
+                f"tools[{position}]",
+            )
+    return tools
+
+
+def check_chat_body(body: object) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Check a chat-completions body as the service does.
+
+    Returns:
+        The messages and the tool definitions.
+
+    Raises:
+        BadRequest: What is wrong, and where.
+    """
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", "body")
+    if not isinstance(body.get("stream", False), bool):
+        raise BadRequest("'stream' must be a boolean", "stream")
+    return check_messages(body.get("messages")), check_tools(body.get("tools"))
