@@ -27,7 +27,6 @@ from typing import Any
 from pathors_async._config import Timeout
 from pathors_async._sse import SSEDecoder
 from pathors_async._stream import ChatCompletionStream
-from pathors_async.testing import FakePathors
 
 READ_SIZE = 16 * 1024
 
@@ -215,9 +214,8 @@ def main() -> None:
         print(f"{name:34} {count / seconds:12,.0f} {megabytes / seconds:8.1f} {ratio:>13}")
 
     seconds, count = best_of(args.repeat, json_only, payloads)
-    print(
-        f"\njson.loads alone: {count / seconds:,.0f} payloads/s, {seconds / count * 1e6:.2f} µs each"
-    )
+    per_payload = seconds / count * 1e6
+    print(f"\njson.loads alone: {count / seconds:,.0f} payloads/s, {per_payload:.2f} µs each")
     print("\nwhole path per chunk (decode + JSON + model + accumulate):")
     paths = [("pathors_async ChatCompletionStream", whole_path, "pathors-async")]
     paths.append(("openai-python Stream + StreamState", openai_whole_path, "openai"))

@@ -42,6 +42,7 @@ from ._models import (
     ToolCallDelta,
     Usage,
 )
+from ._stream import ChatCompletionStream
 from ._version import __version__
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "BadRequestError",
     "ChatCompletion",
     "ChatCompletionChunk",
+    "ChatCompletionStream",
     "Choice",
     "ChunkChoice",
     "ConflictError",

@@ -22,20 +22,24 @@ __all__ = ["main"]
 _ROLE_STYLES = {"user": "bold cyan", "assistant": "bold green"}
 
 
-def _show(role: str, text: str) -> None:
-    """Print one line of the exchange, in colour when the ``cli`` extra (rich) is installed."""
+def _label(role: str) -> str:
+    """The start of a line of the exchange, in colour when the ``cli`` extra (rich) is installed."""
     try:
         from rich.console import Console  # noqa: PLC0415 - optional dependency
-        from rich.markup import escape  # noqa: PLC0415 - optional dependency
     except ImportError:
-        print(f"{role:>9} | {text}")
-    else:
-        style = _ROLE_STYLES.get(role, "bold")
-        Console(highlight=False, soft_wrap=True).print(f"[{style}]{role:>9}[/] | {escape(text)}")
+        return f"{role:>9} | "
+    console = Console(highlight=False, force_terminal=None)
+    with console.capture() as captured:
+        console.print(f"[{_ROLE_STYLES.get(role, 'bold')}]{role:>9}[/] | ", end="")
+    return captured.get()
+
+
+def _show(role: str, text: str) -> None:
+    print(_label(role) + text)
 
 
 async def demo() -> None:
-    """Two chat turns in one session, and the session API, against the emulator."""
+    """Two chat turns in one session (the second streamed), and the session API."""
     async with FakePathors() as fake, fake.client() as client:
         print(f"FakePathors emulator at {fake.url} (scripted, not a model)\n")
         history = [Message(role="user", content="Hello! Who am I talking to?")]
@@ -48,8 +52,15 @@ async def demo() -> None:
 
         history += [answer, Message(role="user", content="Please remember my name is Ada.")]
         _show("user", history[-1].content or "")
-        second = await client.chat.completions.create(messages=history, session_id=session_id)
-        _show("assistant", second.choices[0].message.content or "")
+        print(_label("assistant"), end="", flush=True)
+        async with client.chat.completions.stream(
+            messages=history, session_id=session_id
+        ) as stream:
+            async for text in stream.text_stream:
+                print(text, end="", flush=True)
+            second = await stream.get_final_completion()
+        words = len((second.choices[0].message.content or "").split())
+        print(f"\n(streamed word by word: {words} words, then [DONE])")
 
         state = await client.sessions.get(session_id or "")
         print(f"\nsession {state.session_id} holds {len(state.messages)} messages on the server")

@@ -24,6 +24,7 @@ def test_demo_runs_offline(capsys):
     out = capsys.readouterr().out
     assert "scripted, not a model" in out
     assert out.count(f"{SCRIPTED} You said:") == 2
+    assert "(streamed word by word: 13 words, then [DONE])" in out
     assert re.search(r"session \S+ holds 4 messages on the server", out)
     assert "ended: True" in out
 

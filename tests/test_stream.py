@@ -1,22 +1,20 @@
-"""The delta accumulator (pure) and ChatCompletionStream against the emulator."""
+"""ChatCompletionStream against the emulator: assembly, faults, retries, closing."""
 
 import asyncio
 import json
 
 import pytest
 
+import pathors_async
 from pathors_async import (
     APIError,
     APITimeoutError,
     ChatCompletionChunk,
-    ChunkChoice,
-    Delta,
     InternalServerError,
     Message,
     RateLimitError,
     StreamError,
     Timeout,
-    ToolCallDelta,
 )
 from pathors_async._stream import ChatCompletionStream
 
@@ -33,19 +31,6 @@ WEATHER = {
         },
     },
 }
-
-
-def chunk(*, index=0, finish=None, **delta):
-    return ChatCompletionChunk(
-        id="c1",
-        created=5,
-        model="m",
-        choices=[ChunkChoice(index=index, delta=Delta(**delta), finish_reason=finish)],
-    )
-
-
-def tool(index=None, **fields):
-    return ToolCallDelta(index=index, **fields)
 
 
 # ------------------------------------------------------------------ the stream, end to end
@@ -135,6 +120,24 @@ async def test_a_clean_end_without_done_is_fine_when_every_choice_finished(clien
     async with client.chat.completions.stream(messages=HI) as stream:
         final = await stream.get_final_completion()
     assert final.choices[0].message.content == "a b"
+
+
+async def test_a_body_left_open_after_done_does_not_hold_the_caller(client, fake):
+    fake.reply("done here")
+    fake.linger_after_done_next()
+    async with client.chat.completions.stream(messages=HI) as stream:
+        final = await stream.get_final_completion()  # after a short grace, not a read timeout
+    assert final.choices[0].message.content == "done here"
+    assert acquired(client) == 0
+    assert idle(client) == 0  # that connection could not be reused: it was dropped
+
+
+async def test_the_connection_is_reused_after_a_stream(client, fake):
+    for _ in range(3):
+        async with client.chat.completions.stream(messages=HI) as stream:
+            await stream.get_final_completion()
+    assert idle(client) == 1
+    assert len({request.peer for request in fake.requests}) == 1
 
 
 # ------------------------------------------------------------------ failures keep what arrived
@@ -361,5 +364,6 @@ async def until(condition, *, turns=50):
     return condition()
 
 
-def test_stream_is_not_exported_but_typed():
-    assert ChatCompletionStream.__module__ == "pathors_async._stream"
+def test_the_stream_class_is_exported_for_annotations(client):
+    assert pathors_async.ChatCompletionStream is ChatCompletionStream
+    assert isinstance(client.chat.completions.stream(messages=HI), ChatCompletionStream)

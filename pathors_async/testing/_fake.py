@@ -50,6 +50,8 @@ class RecordedRequest:
         headers: The request headers (left out of the repr: they hold the key).
         body: The decoded JSON body, or None if there was none or it was not JSON.
         session_id: The ``X-Session-ID`` header, if sent.
+        peer: The client's ``host:port``: requests with the same peer came over
+            the same (reused) connection.
     """
 
     method: str
@@ -57,6 +59,7 @@ class RecordedRequest:
     headers: Mapping[str, str] = attrs.field(repr=False)
     body: Any
     session_id: str | None
+    peer: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -66,6 +69,11 @@ class _Fault:
     body: bytes = b""
     headers: Mapping[str, str] = attrs.field(factory=dict)
     delay: float = 0.0
+
+
+def _peer(request: web.Request) -> str | None:
+    peername = request.transport.get_extra_info("peername") if request.transport else None
+    return f"{peername[0]}:{peername[1]}" if peername else None
 
 
 class FakePathors:
@@ -308,6 +316,10 @@ class FakePathors:
             StreamFault(kind="error", after=after, error={"error": error}, as_event=as_event)
         )
 
+    def linger_after_done_next(self) -> None:
+        """Keep the body of the next stream open after ``[DONE]``, until `release` or close."""
+        self._stream_faults.append(StreamFault(kind="linger"))
+
     def noisy_stream_next(self) -> None:
         """Wrap each chunk of the next stream in keep-alive comments, meta frames and CRLFs."""
         self._stream_faults.append(StreamFault(kind="noise"))
@@ -353,6 +365,7 @@ class FakePathors:
                 headers=dict(request.headers),
                 body=body,
                 session_id=request.headers.get("X-Session-ID"),
+                peer=_peer(request),
             )
         )
         async with self._received:

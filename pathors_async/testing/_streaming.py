@@ -27,8 +27,9 @@ class StreamFault:
         kind: ``"cut"`` (the connection drops), ``"end"`` (the body ends cleanly,
             without ``[DONE]``), ``"stall"`` (no more bytes until released),
             ``"corrupt"`` (a bad line, then the rest), ``"error"`` (an error
-            event, then the end) or ``"noise"`` (keep-alive comments, ``id:`` and
-            ``retry:`` frames and CRLF line ends around every chunk).
+            event, then the end), ``"noise"`` (keep-alive comments, ``id:`` and
+            ``retry:`` frames and CRLF line ends around every chunk) or ``"linger"``
+            (the body stays open after ``[DONE]`` until released).
         after: How many chunks are sent before the fault.
         line: For ``"corrupt"``: the raw line sent.
         error: For ``"error"``: the error payload.
@@ -128,22 +129,32 @@ async def write_stream(
     """
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **headers})
     await response.prepare(request)
-    noisy = fault is not None and fault.kind == "noise"
-    cut_at = len(chunks) + 1 if fault is None or noisy else fault.after
     try:
-        for number, chunk in enumerate(chunks):
-            if number == cut_at:
-                break
-            await response.write(_event(json.dumps(chunk), noisy=noisy, number=number))
+        if fault is None or fault.kind in ("noise", "linger"):
+            await _whole(response, chunks, fault, wait_for_release)
         else:
-            await response.write(_event("[DONE]", noisy=noisy, number=len(chunks)))
-            await response.write_eof()
-            return response
-        assert fault is not None  # noqa: S101 - the loop only breaks for a fault
-        await _break(request, response, chunks[cut_at:], fault, wait_for_release)
+            for chunk in chunks[: fault.after]:
+                await response.write(_event(json.dumps(chunk), noisy=False, number=0))
+            await _break(request, response, chunks[fault.after :], fault, wait_for_release)
     except ConnectionResetError:
         pass  # the client went away: nothing more to send
     return response
+
+
+async def _whole(
+    response: web.StreamResponse,
+    chunks: list[dict[str, Any]],
+    fault: StreamFault | None,
+    wait_for_release: Callable[[], Awaitable[None]],
+) -> None:
+    """Send every chunk and ``[DONE]`` (with noise, or lingering after, if asked)."""
+    noisy = fault is not None and fault.kind == "noise"
+    for number, chunk in enumerate(chunks):
+        await response.write(_event(json.dumps(chunk), noisy=noisy, number=number))
+    await response.write(_event("[DONE]", noisy=noisy, number=len(chunks)))
+    if fault is not None and fault.kind == "linger":
+        await wait_for_release()  # the body stays open after [DONE]
+    await response.write_eof()
 
 
 async def _break(

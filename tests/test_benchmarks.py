@@ -1,0 +1,30 @@
+"""The benchmarks still run (tiny sizes; the figures themselves are never asserted)."""
+
+import pathlib
+import subprocess
+import sys
+
+from .test_cli import clean_env
+
+BENCHMARKS = pathlib.Path(__file__).parent.parent / "benchmarks"
+
+
+def run(script, *args):
+    result = subprocess.run(
+        [sys.executable, "-W", "error", str(BENCHMARKS / script), *args],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_bench_sse_runs():
+    out = run("bench_sse.py", "--events", "2000", "--repeat", "1")
+    assert "2,000 events" in out
+    assert "pathors_async SSEDecoder" in out
+    assert "json.loads alone:" in out
+    assert "pathors_async ChatCompletionStream" in out
