@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict pathors_async
+	$(BIN)/mypy --strict pathors_async tests/typed
 
 unit: $(STAMP)
 	$(BIN)/coverage erase

@@ -40,9 +40,12 @@ from ._models import (
     SessionState,
     ToolCall,
     ToolCallDelta,
+    ToolFailure,
+    ToolResult,
     Usage,
 )
 from ._stream import ChatCompletionStream
+from ._tools import Tool, ToolContext, ToolDecorator, ToolRegistry, tool
 from ._version import __version__
 
 __all__ = [
@@ -75,12 +78,19 @@ __all__ = [
     "SessionState",
     "StreamError",
     "Timeout",
+    "Tool",
     "ToolArgumentsError",
     "ToolCall",
     "ToolCallDelta",
+    "ToolContext",
+    "ToolDecorator",
     "ToolError",
     "ToolExecutionError",
+    "ToolFailure",
     "ToolNotFoundError",
+    "ToolRegistry",
+    "ToolResult",
     "Usage",
     "__version__",
+    "tool",
 ]

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import platform
+import weakref
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
@@ -40,6 +41,7 @@ from ._errors import (
 )
 from ._resources import Chat, Sessions
 from ._retry import Failure, retry_delay, sleep
+from ._tools import ToolRegistry
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -129,6 +131,7 @@ class AsyncPathors:
             "Authorization": f"Bearer {key}",
         }
         self._deprecations_logged: set[str] = set()
+        self._registries: weakref.WeakSet[ToolRegistry] = weakref.WeakSet()
         self.chat: Final = Chat(self)
         self.sessions: Final = Sessions(self)
 
@@ -178,13 +181,24 @@ class AsyncPathors:
     async def aclose(self) -> None:
         """Close the connection pool (not a session passed as `http_session`).
 
-        Calling it again does nothing.
+        Also shuts down the worker threads of every `ToolRegistry` used with
+        this client. Calling it again does nothing.
         """
         if self._closed:
             return
         self._closed = True
+        for registry in list(self._registries):
+            registry.close()
         if self._owns_http and self._http is not None:
             await self._http.close()
+
+    def adopt(self, tools: object) -> None:
+        """Have `aclose` shut down this `ToolRegistry`'s worker threads too.
+
+        Called for any registry passed as ``tools=``; other values are ignored.
+        """
+        if isinstance(tools, ToolRegistry):
+            self._registries.add(tools)
 
     def _http_session(self) -> aiohttp.ClientSession:
         if self._closed:

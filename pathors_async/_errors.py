@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from ._models import ChatCompletion, Message
+    from ._models import ChatCompletion, Message, ToolFailure
 
 __all__ = [
     "APIConnectionError",
@@ -178,7 +178,28 @@ class StreamError(APIError):
 
 
 class ToolError(PathorsError):
-    """A tool call could not be completed (raised by `ToolRegistry.call`)."""
+    """A tool call could not be completed (raised by `ToolRegistry.call`).
+
+    The message is the text a model would get for the same failure.
+
+    Attributes:
+        tool_name: The tool asked for.
+        failure: The `ToolFailure` kind.
+        errors: For invalid arguments, each problem with its JSON path.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tool_name: str,
+        failure: ToolFailure,
+        errors: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.tool_name = tool_name
+        self.failure = failure
+        self.errors = errors
 
 
 class ToolNotFoundError(ToolError):
@@ -186,11 +207,11 @@ class ToolNotFoundError(ToolError):
 
 
 class ToolArgumentsError(ToolError):
-    """The tool call's arguments were not valid JSON or did not fit the schema."""
+    """The tool call's arguments were too large, not JSON, or did not fit the schema."""
 
 
 class ToolExecutionError(ToolError):
-    """The tool raised an exception or timed out."""
+    """The tool raised an exception or timed out (the exception is the ``__cause__``)."""
 
 
 class MaxTurnsExceeded(PathorsError):  # noqa: N818 - the name is DESIGN.md's public API

@@ -7,6 +7,7 @@ them directly when writing messages by hand.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -26,6 +27,8 @@ __all__ = [
     "SessionState",
     "ToolCall",
     "ToolCallDelta",
+    "ToolFailure",
+    "ToolResult",
     "Usage",
 ]
 
@@ -101,6 +104,43 @@ class Message:
             )
         if self.content is None and not self.tool_calls and self.role != "assistant":
             raise ValueError(f"a {self.role!r} message needs content (a string)")
+
+
+class ToolFailure(str, enum.Enum):
+    """Why a tool call produced no result (the `tool` message then says so to the model)."""
+
+    #: The model named a tool that is not registered.
+    UNKNOWN_TOOL = "unknown_tool"
+    #: The arguments text was longer than the registry's limit.
+    TOO_LARGE = "too_large"
+    #: The arguments text was not valid JSON (or not a JSON object).
+    INVALID_JSON = "invalid_json"
+    #: The arguments did not match the tool's JSON Schema.
+    INVALID_ARGUMENTS = "invalid_arguments"
+    #: The tool raised an exception (or returned something that is not JSON).
+    EXCEPTION = "exception"
+    #: The tool did not finish within its timeout.
+    TIMEOUT = "timeout"
+    #: The run was cancelled before the tool finished.
+    CANCELLED = "cancelled"
+
+
+@attrs.frozen(kw_only=True)
+class ToolResult(Message):
+    """The ``tool`` message answering one tool call, with how the call went.
+
+    It is a `Message` (role ``tool``) and goes into the transcript as one; the
+    extra fields stay local and are never sent.
+
+    Attributes:
+        failure: Why the call failed, or None when the tool ran and returned.
+        duration: Seconds from receiving the call to having its answer.
+        value: What the tool returned (before it was turned into text), or None.
+    """
+
+    failure: ToolFailure | None = None
+    duration: float = 0.0
+    value: Any = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen(kw_only=True)

@@ -175,6 +175,7 @@ class Completions:
         client = self._client
         check_session_id(session_id)
         body = chat_body(messages, tools, stream=False, extra_body=extra_body)
+        client.adopt(tools)
         url = client.chat_completions_url
         data, headers = await client._request_json(  # noqa: SLF001 - our own client
             "POST",
@@ -225,6 +226,7 @@ class Completions:
         """
         client = self._client
         check_session_id(session_id)
+        client.adopt(tools)
         return ChatCompletionStream(
             client,
             url=client.chat_completions_url,

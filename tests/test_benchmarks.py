@@ -28,3 +28,10 @@ def test_bench_sse_runs():
     assert "pathors_async SSEDecoder" in out
     assert "json.loads alone:" in out
     assert "pathors_async ChatCompletionStream" in out
+
+
+def test_bench_tools_runs():
+    out = run("bench_tools.py", "--calls", "300", "--repeat", "1")
+    assert "dispatch, async tool" in out
+    assert "dispatch, sync tool (worker thread)" in out
+    assert "target: dispatch, async tool <= 30 µs" in out

@@ -318,4 +318,5 @@ def test_round_trip_strategies_cover_every_model():
         SessionCreated, SessionEnded, SessionState, ToolCall, ToolCallDelta, Usage,
     }  # fmt: skip
     defined = {obj for obj in vars(models).values() if attrs.has(obj)}
-    assert defined == covered
+    # ToolResult is a Message whose extra fields stay local: on the wire it is a Message.
+    assert defined - {models.ToolResult} == covered
