@@ -44,8 +44,9 @@ from ._models import (
     ToolResult,
     Usage,
 )
+from ._registry import ToolRegistry
 from ._stream import ChatCompletionStream
-from ._tools import Tool, ToolContext, ToolDecorator, ToolRegistry, tool
+from ._tools import Tool, ToolContext, ToolDecorator, tool
 from ._version import __version__
 
 __all__ = [

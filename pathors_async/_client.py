@@ -39,9 +39,9 @@ from ._errors import (
     make_status_error,
     redact,
 )
+from ._registry import ToolRegistry
 from ._resources import Chat, Sessions
 from ._retry import Failure, retry_delay, sleep
-from ._tools import ToolRegistry
 from ._version import __version__
 
 if TYPE_CHECKING:
