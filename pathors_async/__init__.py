@@ -4,8 +4,19 @@ Everything public is importable from here; the modules with a leading
 underscore are private. The local emulator lives in `pathors_async.testing`.
 """
 
+from ._agent import (
+    Agent,
+    AgentEvent,
+    AgentRun,
+    RunResult,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFinished,
+)
 from ._client import AsyncPathors
 from ._config import RetryPolicy, Timeout
+from ._conversation import Conversation, HistoryMode
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -54,6 +65,9 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "Agent",
+    "AgentEvent",
+    "AgentRun",
     "AsyncPathors",
     "AuthenticationError",
     "BadRequestError",
@@ -63,8 +77,10 @@ __all__ = [
     "Choice",
     "ChunkChoice",
     "ConflictError",
+    "Conversation",
     "Delta",
     "FunctionCall",
+    "HistoryMode",
     "InsufficientCreditsError",
     "InternalServerError",
     "MaxTurnsExceeded",
@@ -74,15 +90,19 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RetryPolicy",
+    "RunResult",
     "SessionCreated",
     "SessionEnded",
     "SessionState",
     "StreamError",
+    "TextDelta",
     "Timeout",
     "Tool",
     "ToolArgumentsError",
     "ToolCall",
     "ToolCallDelta",
+    "ToolCallFinished",
+    "ToolCallStarted",
     "ToolContext",
     "ToolDecorator",
     "ToolError",
@@ -91,6 +111,7 @@ __all__ = [
     "ToolNotFoundError",
     "ToolRegistry",
     "ToolResult",
+    "TurnFinished",
     "Usage",
     "__version__",
     "tool",

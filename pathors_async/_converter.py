@@ -163,7 +163,7 @@ def _structure_session_state(data: Mapping[str, Any], _: object) -> SessionState
     return SessionState(
         session_id=data["sessionId"],
         variables=dict(state.get("variables") or {}),
-        messages=tuple(converter.structure(item, Message) for item in state.get("messages") or ()),
+        messages=[item for item in state.get("messages") or () if isinstance(item, Mapping)],
     )
 
 
@@ -172,7 +172,7 @@ def _unstructure_session_state(state: SessionState) -> dict[str, Any]:
         "sessionId": state.session_id,
         "state": {
             "variables": dict(state.variables),
-            "messages": unstructure_messages(state.messages),
+            "messages": [dict(message) for message in state.messages],
         },
     }
 

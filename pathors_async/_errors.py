@@ -22,6 +22,7 @@ Every error the SDK raises on purpose descends from `PathorsError`::
     │   └── ToolExecutionError
     └── MaxTurnsExceeded             .messages, .last_completion
 
+An error raised mid-run by an `Agent` carries `.messages`, the transcript so far.
 Misuse (a bad argument, a closed client) raises the built-in `ValueError`,
 `TypeError` or `RuntimeError` instead, with a message that says what to do.
 Nothing here ever holds the API key: the client redacts it from every body and
@@ -67,7 +68,15 @@ REDACTED: Final = "[redacted]"
 
 
 class PathorsError(Exception):
-    """Base class of every error pathors_async raises on purpose."""
+    """Base class of every error pathors_async raises on purpose.
+
+    Attributes:
+        messages: For an error raised while an `Agent` run was under way, the
+            transcript so far (every tool call in it answered), so the caller can
+            retry the turn; None otherwise.
+    """
+
+    messages: list[Message] | None = None
 
 
 class APIError(PathorsError):

@@ -288,6 +288,10 @@ class SessionCreated:
     pathway_id: str | None = None
 
 
+def _dicts(value: Iterable[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
+    return tuple(dict(item) for item in value)
+
+
 @attrs.frozen(kw_only=True)
 class SessionState:
     """The answer to `client.sessions.get`.
@@ -295,12 +299,14 @@ class SessionState:
     Attributes:
         session_id: The session's id.
         variables: The pathway variables.
-        messages: The session's history as the service keeps it.
+        messages: The session's history as the service keeps it: dicts with at
+            least ``role`` and ``content``, kept as sent (a session's history may
+            hold roles and fields a chat request never uses).
     """
 
     session_id: str
     variables: Mapping[str, Any] = attrs.field(factory=dict)
-    messages: tuple[Message, ...] = attrs.field(default=(), converter=_tuple)
+    messages: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=_dicts)
 
 
 @attrs.frozen(kw_only=True)

@@ -11,15 +11,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 from collections.abc import Sequence
+from typing import Literal
 
-from pathors_async._models import Message
+from pathors_async import (
+    Agent,
+    Conversation,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    ToolRegistry,
+)
 from pathors_async.testing import FakePathors
 
 __all__ = ["main"]
 
 
-_ROLE_STYLES = {"user": "bold cyan", "assistant": "bold green"}
+_ROLE_STYLES = {"user": "bold cyan", "assistant": "bold green", "tool": "bold yellow"}
 
 
 def _label(role: str) -> str:
@@ -38,32 +47,55 @@ def _show(role: str, text: str) -> None:
     print(_label(role) + text)
 
 
+def _demo_tools() -> ToolRegistry:
+    tools = ToolRegistry()
+
+    @tools.tool
+    async def get_weather(city: str, unit: Literal["c", "f"] = "c") -> str:
+        """Get the current weather in a city.
+
+        Args:
+            city: The city's name.
+            unit: Celsius or Fahrenheit.
+        """
+        return f"22°{unit.upper()} and sunny in {city}"
+
+    return tools
+
+
+async def _turn(conversation: Conversation, text: str) -> None:
+    """Send one user message, printing the agent's events as they stream in."""
+    _show("user", text)
+    answering = False
+    async with conversation.stream(text) as run:
+        async for event in run:
+            if isinstance(event, ToolCallStarted):
+                _show("tool", f"{event.name}({event.arguments}) ...")
+            elif isinstance(event, ToolCallFinished):
+                _show("tool", f"-> {event.result.content} ({event.duration * 1000:.1f} ms)")
+            elif isinstance(event, TextDelta):
+                if not answering:
+                    print(_label("assistant"), end="", flush=True)
+                    answering = True
+                print(event.text, end="", flush=True)
+    print(f"\n\n(turns: {run.result.turns}, session {run.result.session_id})\n")
+
+
 async def demo() -> None:
-    """Two chat turns in one session (the second streamed), and the session API."""
+    """A streamed agent with a tool, a conversation saved and restored, and the session API."""
     async with FakePathors() as fake, fake.client() as client:
         print(f"FakePathors emulator at {fake.url} (scripted, not a model)\n")
-        history = [Message(role="user", content="Hello! Who am I talking to?")]
-        _show("user", history[0].content or "")
-        first = await client.chat.completions.create(messages=history)
-        answer = first.choices[0].message
-        _show("assistant", answer.content or "")
-        session_id = first.session_id
-        print(f"\n(the service started session {session_id}; the next turn continues it)\n")
+        agent = Agent(client, tools=_demo_tools(), instructions="Answer briefly.")
+        conversation = agent.conversation()
+        await _turn(conversation, "What's the weather in Taipei?")
 
-        history += [answer, Message(role="user", content="Please remember my name is Ada.")]
-        _show("user", history[-1].content or "")
-        print(_label("assistant"), end="", flush=True)
-        async with client.chat.completions.stream(
-            messages=history, session_id=session_id
-        ) as stream:
-            async for text in stream.text_stream:
-                print(text, end="", flush=True)
-            second = await stream.get_final_completion()
-        words = len((second.choices[0].message.content or "").split())
-        print(f"\n(streamed word by word: {words} words, then [DONE])")
+        saved = json.dumps(conversation.to_dict())
+        print(f"(conversation saved as {len(saved)} bytes of JSON, then restored)\n")
+        restored = Conversation.from_dict(json.loads(saved), agent=agent)
+        await _turn(restored, "Thanks! Please remember my name is Ada.")
 
-        state = await client.sessions.get(session_id or "")
-        print(f"\nsession {state.session_id} holds {len(state.messages)} messages on the server")
+        state = await client.sessions.get(restored.session_id or "")
+        print(f"session {state.session_id} holds {len(state.messages)} messages on the server")
         ended = await client.sessions.end(state.session_id)
         print(f"ended: {ended.success}")
 

@@ -23,16 +23,22 @@ def test_demo_runs_offline(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "scripted, not a model" in out
-    assert out.count(f"{SCRIPTED} You said:") == 2
-    assert "(streamed word by word: 13 words, then [DONE])" in out
-    assert re.search(r"session \S+ holds 4 messages on the server", out)
+    assert '     tool | get_weather({"city": "Taipei"}) ...' in out
+    assert "     tool | -> 22°C and sunny in Taipei (" in out
+    assert f"assistant | {SCRIPTED} Tool results: get_weather: 22°C and sunny in Taipei" in out
+    assert re.search(r"\(conversation saved as \d+ bytes of JSON, then restored\)", out)
+    assert f"assistant | {SCRIPTED} You said: Thanks! Please remember my name is Ada." in out
+    sessions = re.findall(r"\(turns: (\d), session (\S+)\)", out)
+    assert [turns for turns, _ in sessions] == ["2", "1"]
+    assert sessions[0][1] == sessions[1][1]  # the restored conversation kept its session
+    assert re.search(r"session \S+ holds 7 messages on the server", out)
     assert "ended: True" in out
 
 
 def test_demo_without_rich(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "rich.console", None)  # import fails as if not installed
     assert main(["demo"]) == 0
-    assert "     user | Hello! Who am I talking to?" in capsys.readouterr().out
+    assert "     user | What's the weather in Taipei?" in capsys.readouterr().out
 
 
 def test_no_command_shows_usage(capsys):

@@ -99,8 +99,8 @@ async def test_session_life_cycle(client, fake):
     state = await client.sessions.get("s-1")
     assert state.session_id == "s-1"
     assert state.variables == {"name": "Ada"}
-    assert [m.role for m in state.messages] == ["user", "assistant"]
-    assert state.messages[0] == Message(role="user", content="hi")
+    assert [m["role"] for m in state.messages] == ["user", "assistant"]
+    assert state.messages[0] == {"role": "user", "content": "hi"}
     ended = await client.sessions.end("s-1")
     assert ended == SessionEnded(success=True, session_id="s-1", message="Session ended")
     assert [(r.method, r.path) for r in fake.requests] == [
