@@ -10,6 +10,16 @@ from .test_cli import clean_env
 
 EXAMPLES = sorted((pathlib.Path(__file__).parent.parent / "examples").glob("*.py"))
 EXPECTED = {
+    "agent_weather.py": [
+        "Tool results: get_weather: 22°C and sunny in Taipei",
+        "(2 turns, tools: ['get_weather'])",
+    ],
+    "conversation_store.py": [
+        "ada: (FakePathors emulator, not a model) Tool results: get_weather: sunny in Oslo",
+        "bob: (FakePathors emulator, not a model) You said: hello",
+        "ada: (FakePathors emulator, not a model) You said: thanks",
+        "ada's conversation: 6 messages, session ",
+    ],
     "quickstart.py": ["assistant: (FakePathors emulator", "the service keeps 4 messages"],
     "errors_and_retries.py": [
         "401 -> AuthenticationError",

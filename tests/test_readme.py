@@ -1,10 +1,15 @@
 """The README's Python blocks compile, and its emulator examples run as written."""
 
 import ast
+import asyncio
 import pathlib
 import re
+import signal
+import sys
 
 import pytest
+
+from .test_cli import clean_env
 
 README = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
@@ -28,3 +33,34 @@ async def test_the_emulator_example_runs_as_written():
 
 async def test_the_fixture_example_runs_as_written(pathors_fake, pathors_client):
     await block_defining("test_reply")(pathors_fake, pathors_client)
+
+
+async def test_the_agent_example_runs_as_written_against_the_emulator(tmp_path):
+    [block] = [b for b in BLOCKS if "Agent(client, tools=tools).run(" in b]
+    script = tmp_path / "readme_agent.py"
+    script.write_text(block, encoding="utf-8")
+    env = clean_env()
+    emulator = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "pathors_async", "emulator", "--port", "0"),
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert emulator.stdout is not None
+        first = (await emulator.stdout.readline()).decode()
+        url = first.rsplit(" ", 1)[-1].strip()
+        assert url.startswith("http://127.0.0.1:"), first
+        env |= {"PATHORS_API_KEY": "test-key", "PATHORS_PROJECT_ID": "test-project"}
+        env["PATHORS_BASE_URL"] = url
+        example = await asyncio.create_subprocess_exec(
+            sys.executable, "-W", "error", str(script), stdout=asyncio.subprocess.PIPE, env=env
+        )
+        out, _ = await example.communicate()
+    finally:
+        emulator.send_signal(signal.SIGINT)
+        await emulator.communicate()
+    assert example.returncode == 0
+    assert out.decode().strip() == (
+        "(FakePathors emulator, not a model) Tool results: get_weather: 22°C and sunny in Taipei"
+    )
