@@ -174,7 +174,13 @@ class RunState:
     completions: list[ChatCompletion] = attrs.field(factory=list)
     tool_results: list[ToolResult] = attrs.field(factory=list)
     result: RunResult | None = None
-    on_end: Callable[[], None] | None = None  # called once the loop ends, however
+    on_end: Callable[[], None] | None = None  # called once when the run ends, however
+
+    def end(self) -> None:
+        """Mark the run as over (calls `on_end` the first time only)."""
+        on_end, self.on_end = self.on_end, None
+        if on_end is not None:
+            on_end()
 
     def snapshot(self) -> list[Message]:
         return list(self.transcript)
@@ -381,8 +387,7 @@ class Agent:
                         yield event
             self._stop_at_max_turns(state)
         finally:
-            if state.on_end is not None:
-                state.on_end()
+            state.end()
 
     @staticmethod
     def _record(state: RunState, completion: ChatCompletion) -> Message:
@@ -504,6 +509,7 @@ class AgentRun:
     async def aclose(self) -> None:
         """Stop the run now: close its stream, cancel its tools."""
         await self._events.aclose()
+        self._state.end()  # also when it never started
 
     def __aiter__(self) -> Self:
         return self

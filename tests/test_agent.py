@@ -399,6 +399,7 @@ async def test_cancelling_during_a_tool_answers_every_call(client, fake):
     assert_valid(transcript)
     assert [m.content for m in transcript[2:]] == ["quick", CANCELLED_TEXT]
     assert transcript[3].failure is ToolFailure.CANCELLED
+    assert acquired(client) == 0
     # The conversation is usable again, and continues from the valid transcript.
     assert (await conversation.resume()).output.startswith(SCRIPTED)
 

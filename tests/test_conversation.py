@@ -123,6 +123,13 @@ async def test_one_message_at_a_time(agent, fake):
     assert (await conversation.send("two")).output.endswith("two")
 
 
+async def test_a_stream_left_before_it_started_frees_the_conversation(agent):
+    conversation = agent.conversation()
+    async with conversation.stream("never sent"):
+        pass
+    assert (await conversation.send("next")).output.endswith("next")
+
+
 async def test_a_failed_send_keeps_the_transcript_and_can_be_resumed(agent, fake):
     conversation = agent.conversation()
     fake.fail_next(500)
