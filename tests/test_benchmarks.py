@@ -35,3 +35,11 @@ def test_bench_tools_runs():
     assert "dispatch, async tool" in out
     assert "dispatch, sync tool (worker thread)" in out
     assert "target: dispatch, async tool <= 30 µs" in out
+
+
+def test_bench_client_runs():
+    sizes = ("--requests", "40", "--streams", "4", "--concurrency", "4", "--heap-turns", "20")
+    out = run("bench_client.py", *sizes, "--repeat", "1")
+    assert "pathors_async    40 completions" in out
+    assert "raw aiohttp      4 streams x" in out
+    assert "heap per in-flight turn (20 at once)" in out
