@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import codecs
-import importlib.metadata
 import json
 import platform
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from _util import version
 
 from pathors_async._config import Timeout
 from pathors_async._sse import SSEDecoder
@@ -169,13 +170,6 @@ def best_of(repeat: int, function: Callable[[Any], int], argument: Any) -> tuple
         count = function(argument)
         best = min(best, time.perf_counter() - start)
     return best, count
-
-
-def version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def main() -> None:

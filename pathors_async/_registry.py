@@ -19,7 +19,7 @@ import attrs
 from ._dispatch import Failed, invoke, parse_arguments, unknown_tool
 from ._errors import ToolArgumentsError, ToolError, ToolExecutionError, ToolNotFoundError
 from ._models import FunctionCall, ToolCall, ToolFailure, ToolResult
-from ._tools import Tool, ToolContext, ToolDecorator, check_timeout, render
+from ._tools import Tool, ToolContext, ToolDecorator, check_timeout, render, tool
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -145,13 +145,10 @@ class ToolRegistry:
         Returns:
             The registered tool (callable like the function), or a decorator.
         """
+        make = tool(name=name, description=description, timeout=timeout, strict=strict)
 
         def register(target: Callable[P2, R2]) -> Tool[P2, R2]:
-            return self.add(
-                Tool.from_function(
-                    target, name=name, description=description, timeout=timeout, strict=strict
-                )
-            )
+            return self.add(make(target))
 
         return register if function is None else register(function)
 

@@ -263,25 +263,22 @@ class ChatCompletionStream:
         try:
             payload = json.loads(data)
         except ValueError as exc:
-            raise StreamError(
-                f"chunk {self._accumulator.chunks + 1} of the stream from POST {self._url} "
-                f"is not JSON ({exc}): data: {clip_body(data, 200)}",
-                url=self._url,
-                body=clip_body(data),
-                partial_completion=self._partial(),
-            ) from None
+            raise self._bad_chunk(data, f"is not JSON ({exc})") from None
         if isinstance(payload, dict) and "error" in payload:
             raise self._error_payload(data)
         try:
             return chunk_from_json(payload)
         except ResponseShapeError as exc:
-            raise StreamError(
-                f"chunk {self._accumulator.chunks + 1} of the stream from POST {self._url} "
-                f"is not a chat.completion.chunk ({exc}): data: {clip_body(data, 200)}",
-                url=self._url,
-                body=clip_body(data),
-                partial_completion=self._partial(),
-            ) from None
+            raise self._bad_chunk(data, f"is not a chat.completion.chunk ({exc})") from None
+
+    def _bad_chunk(self, data: str, problem: str) -> StreamError:
+        return StreamError(
+            f"chunk {self._accumulator.chunks + 1} of the stream from POST {self._url} "
+            f"{problem}: data: {clip_body(data, 200)}",
+            url=self._url,
+            body=clip_body(data),
+            partial_completion=self._partial(),
+        )
 
     def _error_payload(self, data: str) -> APIError:
         """Turn an error sent inside the stream into a typed exception."""
