@@ -252,11 +252,14 @@ class AsyncPathors:
         data = None if json_body is None else json.dumps(json_body, ensure_ascii=False).encode()
         loop = asyncio.get_running_loop()
         deadline = None if timeout.total is None else loop.time() + timeout.total
+
+        def time_left() -> float | None:
+            return None if deadline is None else deadline - loop.time()
+
         retries = 0
         while True:
-            time_left = None if deadline is None else deadline - loop.time()
             client_timeout = aiohttp.ClientTimeout(
-                total=time_left, sock_connect=timeout.connect, sock_read=timeout.read
+                total=time_left(), sock_connect=timeout.connect, sock_read=timeout.read
             )
             try:
                 response = await http.request(
@@ -269,7 +272,7 @@ class AsyncPathors:
                     retries_done=retries,
                     failure=failure,
                     idempotent=idempotent,
-                    time_left=None if deadline is None else deadline - loop.time(),
+                    time_left=time_left(),
                 )
                 if delay is None:
                     raise error from exc
@@ -285,7 +288,7 @@ class AsyncPathors:
                     status=response.status,
                     headers=response.headers,
                     idempotent=idempotent,
-                    time_left=None if deadline is None else deadline - loop.time(),
+                    time_left=time_left(),
                 )
                 if delay is None:
                     raise error_status
