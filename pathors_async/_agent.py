@@ -21,6 +21,7 @@ from ._converter import to_messages
 from ._errors import APIError, MaxTurnsExceeded, PathorsError
 from ._models import ChatCompletion, Message, ToolCall, ToolFailure, ToolResult, Usage
 from ._registry import ToolRegistry
+from ._resources import check_session_id
 from ._tools import ToolContext
 
 if TYPE_CHECKING:
@@ -207,12 +208,27 @@ def _positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def _as_messages(value: str | Message | Sequence[Message | Mapping[str, Any]]) -> list[Message]:
+def _new_state(
+    value: str | Message | Sequence[Message | Mapping[str, Any]],
+    session_id: str | None,
+    deps: Any,  # noqa: ANN401 - the caller's own type
+    *,
+    streaming: bool,
+) -> RunState:
+    """The state of a run on `value`: a question, a `Message`, or a list of messages."""
     if isinstance(value, str):
-        return [Message(role="user", content=value)]
-    if isinstance(value, Message):
-        return [value]
-    return to_messages(value)
+        messages = [Message(role="user", content=value)]
+    elif isinstance(value, Message):
+        messages = [value]
+    else:
+        messages = to_messages(value)
+    return RunState(
+        transcript=messages,
+        session_id=check_session_id(session_id),
+        deps=deps,
+        streaming=streaming,
+        input_count=len(messages),
+    )
 
 
 class Agent:
@@ -288,11 +304,7 @@ class Agent:
                 ``on_max_turns="return"``).
             APIError: A request failed; ``.messages`` holds the transcript so far.
         """
-        messages = _as_messages(input)
-        state = RunState(
-            transcript=messages, session_id=session_id, deps=deps, input_count=len(messages)
-        )
-        return await self.drive(state)
+        return await self.drive(_new_state(input, session_id, deps, streaming=False))
 
     def run_stream(
         self,
@@ -306,15 +318,7 @@ class Agent:
         Use it as ``async with agent.run_stream(...) as run: async for event in run``;
         ``run.result`` is the `RunResult` once the events are exhausted.
         """
-        messages = _as_messages(input)
-        state = RunState(
-            transcript=messages,
-            session_id=session_id,
-            deps=deps,
-            streaming=True,
-            input_count=len(messages),
-        )
-        return AgentRun(self, state)
+        return AgentRun(self, _new_state(input, session_id, deps, streaming=True))
 
     def conversation(
         self, session_id: str | None = None, history: HistoryMode = "full"
@@ -340,15 +344,21 @@ class Agent:
             if inspect.isawaitable(outcome):
                 await outcome
 
-    def _request_messages(self, state: RunState) -> list[Message]:
+    def _request(self, state: RunState) -> dict[str, Any]:
+        """The arguments of the run's next request (whole or streamed)."""
         if state.history == "server":
             messages = state.transcript[state.server_known :]
             first = state.session_id is None
         else:
             messages, first = state.transcript, True
         if self.instructions and first:
-            return [Message(role="system", content=self.instructions), *messages]
-        return list(messages)
+            messages = [Message(role="system", content=self.instructions), *messages]
+        return {
+            "messages": list(messages),
+            "tools": self.tools if len(self.tools) else None,
+            "session_id": state.session_id,
+            "extra_body": self.extra_body,
+        }
 
     async def _loop(self, state: RunState) -> AsyncGenerator[AgentEvent, None]:
         try:
@@ -365,14 +375,14 @@ class Agent:
                                     yield event
                     else:
                         completion = await self.client.chat.completions.create(
-                            messages=self._request_messages(state),
-                            tools=self.tools if len(self.tools) else None,
-                            session_id=state.session_id,
-                            extra_body=self.extra_body,
+                            **self._request(state)
                         )
                     if completion is None or not completion.choices:
+                        url = self.client.chat_completions_url
                         raise APIError(
-                            "the answer had no choices", url=self.client.chat_completions_url
+                            f"the answer from POST {url} had no choices, so the turn has no "
+                            "answer; .messages holds the transcript to retry with",
+                            url=url,
                         )
                 except PathorsError as exc:
                     exc.messages = state.snapshot()
@@ -403,12 +413,7 @@ class Agent:
         self, state: RunState, turn: int
     ) -> AsyncGenerator[AgentEvent | ChatCompletion, None]:
         """One streamed turn: text deltas as they come, then the assembled completion."""
-        async with self.client.chat.completions.stream(
-            messages=self._request_messages(state),
-            tools=self.tools if len(self.tools) else None,
-            session_id=state.session_id,
-            extra_body=self.extra_body,
-        ) as stream:
+        async with self.client.chat.completions.stream(**self._request(state)) as stream:
             async for chunk in stream:
                 for choice in chunk.choices:
                     if choice.index == 0 and choice.delta.content:

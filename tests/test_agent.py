@@ -9,6 +9,7 @@ import pytest
 from pathors_async import (
     Agent,
     AgentRun,
+    APIError,
     InternalServerError,
     MaxTurnsExceeded,
     Message,
@@ -290,6 +291,13 @@ async def test_a_failed_request_mid_run_carries_the_transcript(client, fake, too
     assert session_id is not None
     retried = await Agent(client, tools=tools).run(transcript, session_id=session_id)
     assert retried.output.endswith("get_time: 10:00 in Oslo")
+
+
+async def test_an_answer_without_choices_is_an_error_with_the_transcript(agent, fake):
+    fake.fail_next(200, body={"id": "x", "object": "chat.completion", "choices": []})
+    with pytest.raises(APIError, match="had no choices, so the turn has no answer") as info:
+        await agent.run("hi")
+    assert roles(info.value.messages) == ["user"]
 
 
 @pytest.mark.parametrize("asynchronous", [False, True])
