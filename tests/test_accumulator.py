@@ -72,6 +72,15 @@ def test_repeated_id_type_and_name_are_not_doubled():
     assert call == ToolCall(id="call_1", function=FunctionCall(name="f", arguments='{"a": 1}'))
 
 
+def test_the_first_id_type_and_name_of_a_call_win():
+    # Set once: a later fragment of the same index cannot rename or re-id the call.
+    acc = ChatCompletionAccumulator()
+    acc.add(chunk(tool_calls=[tool(0, id="call_1", type="function", name="f", arguments="{")]))
+    acc.add(chunk(tool_calls=[tool(0, id="call_X", type="other", name="g", arguments="}")]))
+    [call] = acc.snapshot().choices[0].message.tool_calls or ()
+    assert call == ToolCall(id="call_1", function=FunctionCall(name="f", arguments="{}"))
+
+
 def test_tool_calls_without_index_are_keyed_by_id_then_continue_the_last():
     acc = ChatCompletionAccumulator()
     acc.add(chunk(tool_calls=[tool(id="a", name="f", arguments="{")]))
