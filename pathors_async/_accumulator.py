@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import attrs
 
+from ._decode import generated_call_id, reply_role
 from ._models import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -25,7 +26,6 @@ __all__ = ["ChatCompletionAccumulator"]
 
 @attrs.define
 class _ToolCallState:
-    seq: int
     index: int | None
     id: str | None = None
     type: str | None = None
@@ -38,27 +38,38 @@ class _ChoiceState:
     role: str | None = None
     content: list[str] = attrs.field(factory=list)
     finish_reason: str | None = None
-    tool_calls: dict[object, _ToolCallState] = attrs.field(factory=dict)
-    keys_by_id: dict[str, object] = attrs.field(factory=dict)
-    last_key: object = None
+    tool_calls: list[_ToolCallState] = attrs.field(factory=list)
+    by_index: dict[int, _ToolCallState] = attrs.field(factory=dict)
+    by_id: dict[str, _ToolCallState] = attrs.field(factory=dict)
+
+    def _call_for(self, delta: ToolCallDelta) -> _ToolCallState:
+        """Find the call a fragment belongs to, or start a new one.
+
+        A known id finds its call. Otherwise the index finds the latest call
+        started on it, unless the fragment brings a different id: then it is a
+        new call on the same index. Without index or id, the last call goes on.
+        """
+        if delta.id and (known := self.by_id.get(delta.id)) is not None:
+            return known
+        if delta.index is not None:
+            latest = self.by_index.get(delta.index)
+            if latest is not None and not (delta.id and latest.id):
+                return latest
+        elif not delta.id and self.tool_calls:
+            return self.tool_calls[-1]
+        state = _ToolCallState(index=delta.index)
+        self.tool_calls.append(state)
+        if delta.index is not None:
+            self.by_index[delta.index] = state
+        return state
 
     def add_tool_call(self, delta: ToolCallDelta) -> None:
-        """Fold one tool-call fragment in: keyed by index, else by id, else the last call."""
-        if delta.index is not None:
-            key: object = delta.index
-        elif delta.id is not None:
-            key = self.keys_by_id.get(delta.id, ("id", delta.id))
-        else:
-            key = self.last_key if self.last_key is not None else 0
-        state = self.tool_calls.get(key)
-        if state is None:
-            state = _ToolCallState(seq=len(self.tool_calls), index=delta.index)
-            self.tool_calls[key] = state
-        self.last_key = key
+        """Fold one tool-call fragment in (see `_call_for` for which call it goes to)."""
+        state = self._call_for(delta)
         # id, type and name are set once: a server that repeats them must not double them.
         if delta.id and state.id is None:
             state.id = delta.id
-            self.keys_by_id[delta.id] = key
+            self.by_id[delta.id] = state
         if delta.type and state.type is None:
             state.type = delta.type
         if delta.name and state.name is None:
@@ -66,24 +77,25 @@ class _ChoiceState:
         if delta.arguments:
             state.arguments.append(delta.arguments)
 
-    def message(self) -> Message:
-        """Assemble the message received so far."""
-        calls = sorted(
-            self.tool_calls.values(),
-            key=lambda call: (call.index is None, call.index or 0, call.seq),
-        )
-        return Message(
-            role=self.role or "assistant",
-            content="".join(self.content) if self.content else None,
-            tool_calls=[
+    def message(self, completion_id: str) -> Message:
+        """Assemble the message received so far (see `reply_role`, `generated_call_id`)."""
+        # By index; calls sharing an index, or without one, in the order they started.
+        calls = sorted(self.tool_calls, key=lambda call: (call.index is None, call.index or 0))
+        tool_calls = []
+        for position, call in enumerate(calls):
+            name, arguments = call.name or "", "".join(call.arguments)
+            tool_calls.append(
                 ToolCall(
-                    id=call.id or "",
+                    id=call.id or generated_call_id(position, completion_id, name, arguments),
                     type=call.type or "function",
-                    function=FunctionCall(name=call.name or "", arguments="".join(call.arguments)),
+                    function=FunctionCall(name=name, arguments=arguments),
                 )
-                for call in calls
-            ]
-            or None,
+            )
+        content = "".join(self.content) if self.content else None
+        return Message(
+            role=reply_role(self.role, content=content, tool_calls=tool_calls, tool_call_id=None),
+            content=content,
+            tool_calls=tool_calls or None,
         )
 
 
@@ -91,8 +103,12 @@ class ChatCompletionAccumulator:
     """Fold streamed chunks into a `ChatCompletion`; pure state, linear in the stream's size.
 
     Choices are kept apart by `index`; tool calls by their `index` (by `id` when
-    a server leaves the index out); text and argument fragments are collected
-    and joined only when a snapshot is taken.
+    a server leaves the index out, and two calls sharing an index with different
+    ids stay two calls, in the order they started); text and argument fragments
+    are collected and joined only when a snapshot is taken. A snapshot never
+    fails: a call without id gets the same generated id a whole completion
+    would give it, and a role that cannot make a valid message becomes
+    ``assistant``, as in a whole completion.
     """
 
     __slots__ = ("_choices", "_created", "_id", "_model", "_session_id", "_usage", "chunks")
@@ -154,7 +170,11 @@ class ChatCompletionAccumulator:
             created=self._created,
             model=self._model,
             choices=[
-                Choice(index=index, message=state.message(), finish_reason=state.finish_reason)
+                Choice(
+                    index=index,
+                    message=state.message(self._id),
+                    finish_reason=state.finish_reason,
+                )
                 for index, state in sorted(self._choices.items())
             ],
             usage=self._usage,

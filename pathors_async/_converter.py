@@ -1,10 +1,12 @@
 """The private cattrs converter: wire JSON <-> models.
 
-One `cattrs.Converter` (never the global one) with hooks for the places where
-the wire shape and the models differ: usage counts of -1 mean unknown (None),
-stream tool-call fragments nest ``function`` on the wire, session answers use
-camelCase, and outgoing messages leave out fields that are None. Unknown fields
-sent by a server are ignored.
+One `cattrs.Converter` (never the global one). Server JSON is structured by the
+hand-written functions of `_decode` (registered here as hooks), which say where
+a value is out of shape, join text parts, generate missing tool-call ids and
+replace lone surrogates; unknown fields are ignored, usage counts of -1 mean
+unknown (None). Unstructuring: stream tool-call fragments nest ``function`` on
+the wire, session answers use camelCase, and outgoing messages leave out fields
+that are None.
 
 User input (messages given as dicts) goes through `to_messages`, which checks
 each field and says exactly which message is wrong and how.
@@ -12,16 +14,18 @@ each field and says exactly which message is wrong and how.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
 import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_unstructure_fn, override
 
+from . import _decode
+from ._decode import ResponseShapeError
 from ._models import (
     ChatCompletion,
     ChatCompletionChunk,
+    Choice,
     ChunkChoice,
     Delta,
     FunctionCall,
@@ -36,6 +40,8 @@ from ._models import (
 
 __all__ = [
     "ResponseShapeError",
+    "chunk_from_json",
+    "completion_from_json",
     "converter",
     "structure",
     "to_messages",
@@ -47,97 +53,61 @@ T = TypeVar("T")
 
 MESSAGE_FIELDS: Final = ("role", "content", "name", "tool_calls", "tool_call_id")
 
-
-class ResponseShapeError(ValueError):
-    """A server's JSON did not have the shape of the model it should be."""
-
-
 converter: Final = cattrs.Converter(forbid_extra_keys=False)
 
 
-def _optional_str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _count(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return None
+def _required_session_id(data: Mapping[str, Any]) -> str:
+    value = _decode.session_id(data.get("sessionId"), "sessionId")
+    if value is None:
+        raise ResponseShapeError("is missing", "sessionId")
     return value
 
 
-def _structure_usage(data: Mapping[str, Any], _: object) -> Usage:
-    return Usage(
-        prompt_tokens=_count(data.get("prompt_tokens")),
-        completion_tokens=_count(data.get("completion_tokens")),
-        total_tokens=_count(data.get("total_tokens")),
+def _optional_text(value: object) -> str | None:
+    return _decode.clean_text(value) if isinstance(value, str) else None
+
+
+def _structure_session_created(data: object, _: object) -> SessionCreated:
+    fields = _object(data)
+    return SessionCreated(
+        session_id=_required_session_id(fields), pathway_id=_optional_text(fields.get("pathwayId"))
     )
 
 
-def _structure_function_call(data: Mapping[str, Any], _: object) -> FunctionCall:
-    arguments = data.get("arguments")
-    if arguments is None:
-        arguments = "{}"
-    elif not isinstance(arguments, str):
-        # Some OpenAI-compatible servers send an object; keep it, as JSON text.
-        arguments = json.dumps(arguments, ensure_ascii=False)
-    return FunctionCall(name=data["name"], arguments=arguments)
-
-
-def _structure_server_message(data: Mapping[str, Any], _: object) -> Message:
-    tool_calls = data.get("tool_calls")
-    return Message(
-        role=data.get("role") or "assistant",
-        content=_optional_str(data.get("content")),
-        name=_optional_str(data.get("name")),
-        tool_calls=converter.structure(tool_calls, tuple[ToolCall, ...]) if tool_calls else None,
-        tool_call_id=_optional_str(data.get("tool_call_id")),
+def _structure_session_ended(data: object, _: object) -> SessionEnded:
+    fields = _object(data)
+    success = fields.get("success")
+    if not isinstance(success, bool):
+        raise ResponseShapeError("must be true or false", "success")
+    return SessionEnded(
+        success=success,
+        session_id=_required_session_id(fields),
+        message=_optional_text(fields.get("message")),
     )
 
 
-def _structure_tool_call_delta(data: Mapping[str, Any], _: object) -> ToolCallDelta:
-    function = data.get("function") or {}
-    index = data.get("index")
-    return ToolCallDelta(
-        index=index if isinstance(index, int) else None,
-        id=_optional_str(data.get("id")),
-        type=_optional_str(data.get("type")),
-        name=_optional_str(function.get("name")),
-        arguments=_optional_str(function.get("arguments")),
+def _structure_session_state(data: object, _: object) -> SessionState:
+    fields = _object(data)
+    state = fields.get("state") or {}
+    if not isinstance(state, dict):
+        raise ResponseShapeError("must be a JSON object", "state")
+    variables = state.get("variables") or {}
+    if not isinstance(variables, dict):
+        raise ResponseShapeError("must be a JSON object", "state.variables")
+    messages = state.get("messages") or []
+    if not isinstance(messages, list):
+        raise ResponseShapeError("must be a list", "state.messages")
+    return SessionState(
+        session_id=_required_session_id(fields),
+        variables=_decode.clean_json(variables),
+        messages=[_decode.clean_json(item) for item in messages if isinstance(item, dict)],
     )
 
 
-def _int_or_zero(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _structure_chunk_choice(data: Mapping[str, Any]) -> ChunkChoice:
-    delta = data.get("delta") or {}
-    tool_calls = delta.get("tool_calls")
-    return ChunkChoice(
-        index=_int_or_zero(data.get("index")),
-        delta=Delta(
-            role=_optional_str(delta.get("role")),
-            content=_optional_str(delta.get("content")),
-            tool_calls=None
-            if tool_calls is None
-            else [_structure_tool_call_delta(call, None) for call in tool_calls],
-        ),
-        finish_reason=_optional_str(data.get("finish_reason")),
-    )
-
-
-def _structure_chunk(data: Mapping[str, Any], _: object) -> ChatCompletionChunk:
-    """Build a chunk by hand: this runs once per streamed event, so it skips the generic path."""
-    usage = data.get("usage")
-    return ChatCompletionChunk(
-        id=_optional_str(data.get("id")) or "",
-        object=_optional_str(data.get("object")) or "chat.completion.chunk",
-        created=_int_or_zero(data.get("created")),
-        model=_optional_str(data.get("model")) or "",
-        choices=[_structure_chunk_choice(choice) for choice in data.get("choices") or ()],
-        usage=_structure_usage(usage, None) if usage else None,
-        session_id=_optional_str(data.get("session_id")),
-    )
+def _object(data: object) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ResponseShapeError("must be a JSON object")
+    return data
 
 
 def _unstructure_tool_call_delta(delta: ToolCallDelta) -> dict[str, Any]:
@@ -158,15 +128,6 @@ def _unstructure_tool_call_delta(delta: ToolCallDelta) -> dict[str, Any]:
     return wire
 
 
-def _structure_session_state(data: Mapping[str, Any], _: object) -> SessionState:
-    state = data.get("state") or {}
-    return SessionState(
-        session_id=data["sessionId"],
-        variables=dict(state.get("variables") or {}),
-        messages=[item for item in state.get("messages") or () if isinstance(item, Mapping)],
-    )
-
-
 def _unstructure_session_state(state: SessionState) -> dict[str, Any]:
     return {
         "sessionId": state.session_id,
@@ -177,35 +138,36 @@ def _unstructure_session_state(state: SessionState) -> dict[str, Any]:
     }
 
 
-converter.register_structure_hook(Usage, _structure_usage)
-converter.register_structure_hook(FunctionCall, _structure_function_call)
-converter.register_structure_hook(Message, _structure_server_message)
-converter.register_structure_hook(ToolCallDelta, _structure_tool_call_delta)
+# Every model is built from server JSON by a hand-written function (see `_decode`).
+_STRUCTURE: Final[dict[type, Callable[[Any, Any], Any]]] = {
+    ChatCompletion: lambda data, _: _decode.completion(data),
+    Choice: lambda data, _: _decode.completion_choice(data),
+    Message: lambda data, _: _decode.message(data),
+    ToolCall: lambda data, _: _decode.tool_call(data),
+    FunctionCall: lambda data, _: _decode.function_call(data),
+    Usage: lambda data, _: _decode.usage(_object(data)),
+    ChatCompletionChunk: lambda data, _: _decode.chunk(data),
+    ChunkChoice: lambda data, _: _decode.chunk_choice(data),
+    Delta: lambda data, _: _decode.delta(data),
+    ToolCallDelta: lambda data, _: _decode.tool_call_delta(data),
+    SessionCreated: _structure_session_created,
+    SessionEnded: _structure_session_ended,
+    SessionState: _structure_session_state,
+}
+for _cls, _hook in _STRUCTURE.items():
+    converter.register_structure_hook(_cls, _hook)
+
 converter.register_unstructure_hook(ToolCallDelta, _unstructure_tool_call_delta)
-converter.register_structure_hook(ChatCompletionChunk, _structure_chunk)
-
-
 _SESSION_ID = override(rename="sessionId")
-_PATHWAY_ID = override(rename="pathwayId")
-converter.register_structure_hook(
-    SessionCreated,
-    make_dict_structure_fn(
-        SessionCreated, converter, session_id=_SESSION_ID, pathway_id=_PATHWAY_ID
-    ),
-)
 converter.register_unstructure_hook(
     SessionCreated,
     make_dict_unstructure_fn(
-        SessionCreated, converter, session_id=_SESSION_ID, pathway_id=_PATHWAY_ID
+        SessionCreated, converter, session_id=_SESSION_ID, pathway_id=override(rename="pathwayId")
     ),
-)
-converter.register_structure_hook(
-    SessionEnded, make_dict_structure_fn(SessionEnded, converter, session_id=_SESSION_ID)
 )
 converter.register_unstructure_hook(
     SessionEnded, make_dict_unstructure_fn(SessionEnded, converter, session_id=_SESSION_ID)
 )
-converter.register_structure_hook(SessionState, _structure_session_state)
 converter.register_unstructure_hook(SessionState, _unstructure_session_state)
 converter.register_unstructure_hook(
     Message, make_dict_unstructure_fn(Message, converter, _cattrs_omit_if_default=True)
@@ -228,6 +190,10 @@ def structure(data: Any, cls: type[T]) -> T:  # noqa: ANN401 - JSON is Any by na
     """
     try:
         return converter.structure(data, cls)
+    except ResponseShapeError as exc:
+        raise exc.within(cls.__name__) from None
+    except RecursionError:
+        raise ResponseShapeError("is nested too deeply", cls.__name__) from None
     except cattrs.BaseValidationError as exc:
         problems = "; ".join(cattrs.transform_error(exc, path=cls.__name__))
         raise ResponseShapeError(problems) from exc
@@ -352,6 +318,9 @@ def to_messages(messages: object) -> list[Message]:
 def chunk_from_json(data: object) -> ChatCompletionChunk:
     """Build a `ChatCompletionChunk` from one decoded stream event.
 
+    Text parts are joined, lone surrogates replaced, unknown fields ignored
+    (see `_decode`).
+
     Args:
         data: The decoded JSON of the event's data.
 
@@ -359,18 +328,20 @@ def chunk_from_json(data: object) -> ChatCompletionChunk:
         The chunk.
 
     Raises:
-        ResponseShapeError: The data is not a chat completion chunk.
+        ResponseShapeError: The data is not a chat completion chunk; the
+            message names the place, e.g. ``choices[0].delta.tool_calls[0]``.
     """
-    if not isinstance(data, dict):
-        raise ResponseShapeError(f"expected a JSON object, got {type(data).__name__}")
     try:
-        return _structure_chunk(data, None)
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise ResponseShapeError(f"ChatCompletionChunk: {exc!r}") from exc
+        return _decode.chunk(data)
+    except RecursionError:
+        raise ResponseShapeError("is nested too deeply") from None
 
 
 def completion_from_json(data: object, *, session_id: str | None) -> ChatCompletion:
-    """Build a `ChatCompletion` from a decoded response body.
+    """Build a `ChatCompletion` from a decoded response body (which is not changed).
+
+    Text parts are joined, tool calls without id get a stable generated one,
+    lone surrogates are replaced, unknown fields ignored (see `_decode`).
 
     Args:
         data: The decoded JSON body.
@@ -380,10 +351,12 @@ def completion_from_json(data: object, *, session_id: str | None) -> ChatComplet
         The completion.
 
     Raises:
-        ResponseShapeError: The body is not a chat completion.
+        ResponseShapeError: The body is not a chat completion (no ``choices``
+            list, e.g. ``{}`` or ``{"error": ...}``), or a part of it is out of
+            shape; the message names the place, e.g.
+            ``choices[0].message.tool_calls[0].function.name``.
     """
-    if not isinstance(data, dict):
-        raise ResponseShapeError(f"expected a JSON object, got {type(data).__name__}")
-    if session_id:
-        data["session_id"] = session_id
-    return structure(data, ChatCompletion)
+    try:
+        return _decode.completion(data, header_session_id=session_id)
+    except RecursionError:
+        raise ResponseShapeError("is nested too deeply") from None

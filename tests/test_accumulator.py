@@ -1,5 +1,8 @@
 """The delta accumulator: pure, tested without I/O."""
 
+import re
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,6 +19,7 @@ from pathors_async import (
     Usage,
 )
 from pathors_async._accumulator import ChatCompletionAccumulator
+from pathors_async._converter import completion_from_json
 
 
 def chunk(*, index=0, finish=None, **delta):
@@ -72,13 +76,81 @@ def test_repeated_id_type_and_name_are_not_doubled():
     assert call == ToolCall(id="call_1", function=FunctionCall(name="f", arguments='{"a": 1}'))
 
 
-def test_the_first_id_type_and_name_of_a_call_win():
-    # Set once: a later fragment of the same index cannot rename or re-id the call.
+def test_the_first_type_and_name_of_a_call_win():
+    # Set once: a later fragment of the same call cannot rename it.
     acc = ChatCompletionAccumulator()
     acc.add(chunk(tool_calls=[tool(0, id="call_1", type="function", name="f", arguments="{")]))
-    acc.add(chunk(tool_calls=[tool(0, id="call_X", type="other", name="g", arguments="}")]))
+    acc.add(chunk(tool_calls=[tool(0, type="other", name="g", arguments="}")]))
+    acc.add(chunk(tool_calls=[tool(0, id="call_1", type="other", name="g", arguments="")]))
     [call] = acc.snapshot().choices[0].message.tool_calls or ()
     assert call == ToolCall(id="call_1", function=FunctionCall(name="f", arguments="{}"))
+
+
+def test_two_calls_on_one_index_with_different_ids_stay_two_calls():
+    acc = ChatCompletionAccumulator()
+    acc.add(chunk(tool_calls=[tool(0, id="a", type="function", name="f", arguments="{")]))
+    acc.add(chunk(tool_calls=[tool(0, arguments="}")]))
+    acc.add(chunk(tool_calls=[tool(0, id="b", type="function", name="g", arguments="[")]))
+    acc.add(chunk(tool_calls=[tool(0, arguments="]")]))  # the latest call on index 0
+    acc.add(chunk(tool_calls=[tool(0, id="a", arguments=" ")]))  # a known id finds its call
+    acc.add(chunk(tool_calls=[tool(1, id="c", name="h")]))
+    calls = acc.snapshot().choices[0].message.tool_calls or ()
+    assert [(c.id, c.function.name, c.function.arguments) for c in calls] == [
+        ("a", "f", "{} "),
+        ("b", "g", "[]"),
+        ("c", "h", ""),
+    ]
+
+
+def test_a_call_without_id_gets_the_id_a_whole_completion_would_get():
+    acc = ChatCompletionAccumulator()
+    acc.add(chunk(tool_calls=[tool(0, type="function", name="f", arguments='{"a"')]))
+    acc.add(chunk(tool_calls=[tool(0, arguments=": 1}")]))
+    acc.add(chunk(tool_calls=[tool(1, id="", name="f", arguments='{"a": 1}')]))
+    acc.add(chunk(finish="tool_calls"))
+    streamed = acc.snapshot()
+    first, second = streamed.choices[0].message.tool_calls or ()
+    assert re.fullmatch(r"call_0_[0-9a-f]{12}", first.id)
+    assert re.fullmatch(r"call_1_[0-9a-f]{12}", second.id)
+    call = {"type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+    whole = completion_from_json(
+        {
+            "id": "c1",
+            "created": 5,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "tool_calls": [call, call]},
+                    "finish_reason": "tool_calls",
+                }
+            ],
+        },
+        session_id=None,
+    )
+    assert streamed == whole
+
+
+@pytest.mark.parametrize(
+    ("role", "content", "expected"),
+    [
+        ("model", "hi", "assistant"),
+        ("system", None, "assistant"),
+        ("tool", "x", "assistant"),
+        ("bot", None, "assistant"),
+        ("system", "x", "system"),
+    ],
+)
+def test_a_role_that_cannot_make_a_valid_message_becomes_assistant(role, content, expected):
+    acc = ChatCompletionAccumulator()
+    acc.add(chunk(role=role, content=content, finish="stop"))
+    message = acc.snapshot().choices[0].message
+    assert message == Message(role=expected, content=content)
+    # the same as a whole completion with that message
+    whole = completion_from_json(
+        {"choices": [{"message": {"role": role, "content": content}}]}, session_id=None
+    )
+    assert whole.choices[0].message == message
 
 
 def test_tool_calls_without_index_are_keyed_by_id_then_continue_the_last():

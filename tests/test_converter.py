@@ -1,4 +1,5 @@
 import json
+import re
 
 import attrs
 import pytest
@@ -23,6 +24,7 @@ from pathors_async import (
 from pathors_async import _models as models
 from pathors_async._converter import (
     ResponseShapeError,
+    chunk_from_json,
     completion_from_json,
     structure,
     to_messages,
@@ -112,10 +114,10 @@ def test_object_arguments_from_lenient_servers_become_json_text():
 
 
 def test_a_body_that_is_not_a_completion_is_a_shape_error():
-    with pytest.raises(ResponseShapeError, match="expected a JSON object, got list"):
+    with pytest.raises(ResponseShapeError, match="expected a JSON object, got a list"):
         completion_from_json([], session_id=None)
-    with pytest.raises(ResponseShapeError, match="ChatCompletion"):
-        completion_from_json({"choices": [{"message": {"role": "bogus"}}]}, session_id=None)
+    with pytest.raises(ResponseShapeError, match=r"choices\[0\] must be a JSON object"):
+        completion_from_json({"choices": [None]}, session_id=None)
 
 
 def test_stream_tool_call_deltas_are_flat_and_round_trip():
@@ -346,3 +348,190 @@ def test_round_trip_strategies_cover_every_model():
     defined = {obj for obj in vars(models).values() if attrs.has(obj)}
     # ToolResult is a Message whose extra fields stay local: on the wire it is a Message.
     assert defined - {models.ToolResult} == covered
+
+
+# ------------------------------------------------------------------ what real servers send
+
+
+def completion_with(message, **fields):
+    return {"id": "chatcmpl-1", "choices": [{"index": 0, "message": message}], **fields}
+
+
+def only_message(data):
+    return completion_from_json(data, session_id=None).choices[0].message
+
+
+def test_content_sent_as_text_parts_is_joined_and_other_parts_ignored():
+    parts = [
+        {"type": "text", "text": "Hello, "},
+        {"type": "image_url", "image_url": {"url": "http://x"}},
+        {"type": "text", "text": "world"},
+    ]
+    message = only_message(completion_with({"role": "assistant", "content": parts}))
+    assert message == Message(role="assistant", content="Hello, world")
+
+
+def test_content_sent_as_an_empty_list_is_empty_text():
+    message = only_message(completion_with({"role": "assistant", "content": []}))
+    assert message == Message(role="assistant", content="")
+
+
+def test_content_of_another_type_is_a_shape_error_with_its_path():
+    with pytest.raises(ResponseShapeError, match=r"choices\[0\]\.message\.content must be"):
+        completion_from_json(completion_with({"role": "assistant", "content": 5}), session_id=None)
+
+
+def test_chunk_content_sent_as_text_parts_is_joined():
+    data = {"choices": [{"delta": {"content": [{"type": "text", "text": "a"}, {"text": "b"}]}}]}
+    assert chunk_from_json(data).choices[0].delta.content == "ab"
+
+
+CALL_WITHOUT_ID = {"type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+
+
+def test_a_tool_call_without_id_gets_a_stable_generated_id():
+    data = completion_with({"role": "assistant", "tool_calls": [CALL_WITHOUT_ID, CALL_WITHOUT_ID]})
+    first = only_message(json.loads(json.dumps(data))).tool_calls or ()
+    again = only_message(json.loads(json.dumps(data))).tool_calls or ()
+    assert [call.id for call in first] == [call.id for call in again]  # same completion, same ids
+    assert re.fullmatch(r"call_0_[0-9a-f]{12}", first[0].id)
+    assert re.fullmatch(r"call_1_[0-9a-f]{12}", first[1].id)
+    assert first[0].function == FunctionCall(name="f", arguments='{"a": 1}')
+    other = completion_with({"role": "assistant", "tool_calls": [CALL_WITHOUT_ID]}, id="chatcmpl-2")
+    assert (only_message(other).tool_calls or ())[0].id != first[0].id
+
+
+def test_an_empty_tool_call_id_is_replaced_too():
+    call = {"id": "", "function": {"name": "f"}}
+    [tool_call] = (
+        only_message(completion_with({"role": "assistant", "tool_calls": [call]})).tool_calls or ()
+    )
+    assert tool_call.id.startswith("call_0_")
+
+
+@pytest.mark.parametrize(
+    ("call", "path"),
+    [
+        ({"id": "c"}, r"choices\[0\]\.message\.tool_calls\[1\]\.function is missing"),
+        ({"id": "c", "function": {}}, r"choices\[0\]\.message\.tool_calls\[1\]\.function\.name"),
+        ("nope", r"choices\[0\]\.message\.tool_calls\[1\] must be a JSON object"),
+    ],
+)
+def test_a_broken_tool_call_is_an_error_naming_the_real_place(call, path):
+    message = {"role": "assistant", "tool_calls": [CALL_WITHOUT_ID, call]}
+    with pytest.raises(ResponseShapeError, match=path):
+        completion_from_json(completion_with(message), session_id=None)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": "model", "content": "hi"},
+        {"role": "system"},
+        {"role": "user", "content": None},
+        {"role": "tool", "content": "x"},
+        {"role": 7, "content": "hi"},
+    ],
+)
+def test_a_role_that_cannot_make_a_valid_message_becomes_assistant(message):
+    structured = only_message(completion_with(message))
+    assert structured.role == "assistant"
+    assert structured.content == message.get("content")
+
+
+def test_a_known_role_that_makes_a_valid_message_is_kept():
+    assert only_message(completion_with({"role": "system", "content": "x"})).role == "system"
+
+
+LONE = "\ud800"
+
+
+def test_lone_surrogates_in_server_text_are_replaced():
+    body = {
+        "id": "x\udfff",
+        "model": "m" + LONE,
+        "choices": [
+            {
+                "message": {
+                    "role": "assistant",
+                    "content": f"a{LONE}b",
+                    "tool_calls": [
+                        {"id": "c" + LONE, "function": {"name": "f" + LONE, "arguments": LONE}},
+                        {"id": "d", "function": {"name": "g", "arguments": {"k": "\udc00"}}},
+                    ],
+                },
+                "finish_reason": "stop" + LONE,
+            }
+        ],
+    }
+    # json.dumps writes a lone surrogate as the escape \ud800, which json.loads turns back.
+    completion = completion_from_json(json.loads(json.dumps(body)), session_id=None)
+    [choice] = completion.choices
+    assert choice.message.content == "a\ufffdb"
+    first, second = choice.message.tool_calls or ()
+    assert first == ToolCall(
+        id="c\ufffd", function=FunctionCall(name="f\ufffd", arguments="\ufffd")
+    )
+    assert json.loads(second.function.arguments) == {"k": "\ufffd"}
+    assert completion.id == "x\ufffd"
+    assert completion.model == "m\ufffd"
+    assert choice.finish_reason == "stop\ufffd"
+    # Nothing left that UTF-8 cannot encode: the next request can carry it.
+    json.dumps(unstructure(completion), ensure_ascii=False).encode()
+
+
+def test_lone_surrogates_in_chunks_are_replaced():
+    body = (
+        '{"id": "x\\ud800", "choices": [{"delta": {"role": "assistant", "content": "\\udbff!", '
+        '"tool_calls": [{"index": 0, "id": "c\\ud800", "function": {"name": "f\\ud800", '
+        '"arguments": "\\ud800"}}]}}]}'
+    )
+    chunk = chunk_from_json(json.loads(body))
+    json.dumps(unstructure(chunk), ensure_ascii=False).encode()
+    assert chunk.choices[0].delta.content == "\ufffd!"
+    assert chunk.choices[0].delta.tool_calls == (
+        ToolCallDelta(index=0, id="c\ufffd", name="f\ufffd", arguments="\ufffd"),
+    )
+
+
+def test_lone_surrogates_in_session_answers_are_replaced():
+    state = structure(
+        json.loads(
+            '{"sessionId": "s", "state": {"variables": {"k\\ud800": ["\\ud800"]}, '
+            '"messages": [{"role": "user", "content": "\\ud800"}]}}'
+        ),
+        SessionState,
+    )
+    assert state.variables == {"k\ufffd": ["\ufffd"]}
+    assert state.messages == ({"role": "user", "content": "\ufffd"},)
+    ended = structure({"success": True, "sessionId": "s", "message": LONE}, SessionEnded)
+    assert ended.message == "\ufffd"
+
+
+@pytest.mark.parametrize("bad", ["a\r\nX-Evil: 1", "s\x00", f"s{LONE}", " s"])
+def test_a_session_id_that_cannot_be_sent_back_is_a_shape_error(bad):
+    with pytest.raises(ResponseShapeError, match="session_id"):
+        completion_from_json(
+            completion_with({"role": "assistant"}, session_id=bad), session_id=None
+        )
+    with pytest.raises(ResponseShapeError, match="session_id"):
+        chunk_from_json({"choices": [], "session_id": bad})
+    with pytest.raises(ResponseShapeError, match="sessionId"):
+        structure({"sessionId": bad}, SessionCreated)
+
+
+def test_an_empty_session_id_in_a_body_means_none():
+    data = completion_with({"role": "assistant"}, session_id="")
+    assert completion_from_json(data, session_id=None).session_id is None
+
+
+def test_a_body_without_choices_is_not_a_completion():
+    for body in ({}, {"error": {"message": "overloaded"}}, {"detail": "Not found"}):
+        with pytest.raises(ResponseShapeError, match="has no 'choices' list"):
+            completion_from_json(body, session_id=None)
+
+
+def test_the_decoded_body_is_not_changed():
+    data = json.loads(json.dumps(SERVICE_EXAMPLE))
+    completion_from_json(data, session_id="from-header")
+    assert data == SERVICE_EXAMPLE
