@@ -186,7 +186,7 @@ def structure(data: Any, cls: type[T]) -> T:  # noqa: ANN401 - JSON is Any by na
 
     Raises:
         ResponseShapeError: The data does not have the model's shape; the
-            message lists each problem with its path.
+            message names the place, e.g. ``ChatCompletion.choices[0].message``.
     """
     try:
         return converter.structure(data, cls)
@@ -194,10 +194,7 @@ def structure(data: Any, cls: type[T]) -> T:  # noqa: ANN401 - JSON is Any by na
         raise exc.within(cls.__name__) from None
     except RecursionError:
         raise ResponseShapeError("is nested too deeply", cls.__name__) from None
-    except cattrs.BaseValidationError as exc:
-        problems = "; ".join(cattrs.transform_error(exc, path=cls.__name__))
-        raise ResponseShapeError(problems) from exc
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (cattrs.BaseValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ResponseShapeError(f"{cls.__name__}: {exc!r}") from exc
 
 

@@ -123,7 +123,11 @@ def clean_text(value: str) -> str:
     """
     if value.isascii():  # O(1) in CPython: the common case costs nothing
         return value
-    return _SURROGATES.sub("\ufffd", value)
+    try:
+        value.encode()  # CPython's UTF-8 encoder: faster than scanning with a regex
+    except UnicodeEncodeError:
+        return _SURROGATES.sub("\ufffd", value)
+    return value
 
 
 def clean_json(value: Any) -> Any:  # noqa: ANN401 - JSON is Any by nature
@@ -244,6 +248,10 @@ def session_id(value: object, path: str = "session_id") -> str | None:
             header: control characters (CR, LF…), surrounding whitespace, lone
             surrogates, or not a string.
     """
+    if isinstance(value, str) and value.isascii() and value.isprintable():
+        # The common case, checked fast (once per chunk): printable ASCII has no
+        # control characters, and the only whitespace it can hold is " ".
+        return value if value and value[0] != " " and value[-1] != " " else _unsendable(value, path)
     if value is None or value == "":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -251,13 +259,19 @@ def session_id(value: object, path: str = "session_id") -> str | None:
     if not isinstance(value, str):
         raise ResponseShapeError(f"must be a string, not {_kind(value)}", path)
     if value != value.strip() or _UNSENDABLE.search(value):
-        raise ResponseShapeError(
-            f"{value[:80]!r} has control characters, surrounding whitespace or text UTF-8 "
-            "cannot encode: it could not be sent back in the X-Session-ID header, so it "
-            "was refused",
-            path,
-        )
+        return _unsendable(value, path)
     return value
+
+
+def _unsendable(value: str, path: str) -> str | None:
+    if not value:
+        return None
+    raise ResponseShapeError(
+        f"{value[:80]!r} has control characters, surrounding whitespace or text UTF-8 "
+        "cannot encode: it could not be sent back in the X-Session-ID header, so it "
+        "was refused",
+        path,
+    )
 
 
 def usage(data: object) -> Usage | None:
@@ -392,20 +406,24 @@ def tool_call_delta(data: object) -> ToolCallDelta:
     )
 
 
+def _fast_text(value: object) -> str | None:
+    """`_text`, inlined for the common case: plain ASCII text."""
+    return value if type(value) is str and value.isascii() else _text(value)
+
+
 def delta(data: object) -> Delta:
     """Build what one chunk adds to a choice."""
     fields = _object(data)
+    content = fields.get("content")
+    if not (type(content) is str and content.isascii()):
+        content = _content(content)
     calls = fields.get("tool_calls")
     if calls is None:
-        return Delta(role=_text(fields.get("role")), content=_content(fields.get("content")))
+        return Delta(role=_fast_text(fields.get("role")), content=content)
     if not isinstance(calls, list):
         raise ResponseShapeError(f"must be a list, not {_kind(calls)}", "tool_calls")
     fragments = _each(calls, tool_call_delta, "tool_calls")
-    return Delta(
-        role=_text(fields.get("role")),
-        content=_content(fields.get("content")),
-        tool_calls=fragments,
-    )
+    return Delta(role=_fast_text(fields.get("role")), content=content, tool_calls=fragments)
 
 
 _EMPTY_DELTA: Final = Delta()
@@ -419,10 +437,11 @@ def chunk_choice(data: object) -> ChunkChoice:
         built = _EMPTY_DELTA if not fields else delta(fields)
     except ResponseShapeError as exc:
         raise exc.within("delta") from None
+    index = choice.get("index")
     return ChunkChoice(
-        index=_number(choice.get("index")),
+        index=index if type(index) is int else _number(index),
         delta=built,
-        finish_reason=_text(choice.get("finish_reason")),
+        finish_reason=_fast_text(choice.get("finish_reason")),
     )
 
 
@@ -436,11 +455,12 @@ def chunk(data: object) -> ChatCompletionChunk:
         raise ResponseShapeError(f"must be a list, not {_kind(choices)}", "choices")
     built = _each(choices, chunk_choice, "choices")
     counts = body.get("usage")
+    created = body.get("created")
     return ChatCompletionChunk(
-        id=_text(body.get("id")) or "",
-        object=_text(body.get("object")) or "chat.completion.chunk",
-        created=_number(body.get("created")),
-        model=_text(body.get("model")) or "",
+        id=_fast_text(body.get("id")) or "",
+        object=_fast_text(body.get("object")) or "chat.completion.chunk",
+        created=created if type(created) is int else _number(created),
+        model=_fast_text(body.get("model")) or "",
         choices=built,
         usage=usage(counts) if counts else None,
         session_id=session_id(body.get("session_id")),

@@ -535,3 +535,85 @@ def test_the_decoded_body_is_not_changed():
     data = json.loads(json.dumps(SERVICE_EXAMPLE))
     completion_from_json(data, session_id="from-header")
     assert data == SERVICE_EXAMPLE
+
+
+@pytest.mark.parametrize(
+    ("data", "cls", "error"),
+    [
+        ({}, SessionCreated, "SessionCreated.sessionId is missing"),
+        ({"sessionId": 5}, SessionCreated, None),
+        ({"sessionId": ["s"]}, SessionCreated, "SessionCreated.sessionId must be a string"),
+        ({"sessionId": "s", "success": "yes"}, SessionEnded, "success must be true or false"),
+        ({"sessionId": "s", "state": [1]}, SessionState, "SessionState.state must be a JSON"),
+        ({"sessionId": "s", "state": {"variables": [1]}}, SessionState, "state.variables must"),
+        ({"sessionId": "s", "state": {"messages": {}}}, SessionState, None),
+        ({"sessionId": "s", "state": {"messages": "x"}}, SessionState, "state.messages must be"),
+        ([], SessionState, "SessionState must be a JSON object"),
+        ("x", int, "int: ValueError"),  # no hand-written hook: cattrs' own error, wrapped
+    ],
+)
+def test_session_answers_out_of_shape_say_where(data, cls, error):
+    if error is None:
+        assert isinstance(structure(data, cls), cls)
+        return
+    with pytest.raises(ResponseShapeError) as info:
+        structure(data, cls)
+    assert error in str(info.value)
+
+
+def test_lenient_forms_that_lose_nothing():
+    data = {
+        "id": "c",
+        "created": 1700000000.0,
+        "session_id": 42,
+        "choices": [
+            {
+                "message": {
+                    "role": "assistant",
+                    "content": ["plain ", {"text": "part"}, {"type": "refusal", "refusal": "no"}],
+                    "tool_calls": [{"id": 7, "function": {"name": "f", "arguments": None}}],
+                }
+            }
+        ],
+    }
+    completion = completion_from_json(data, session_id=None)
+    assert (completion.created, completion.session_id) == (1700000000, "42")
+    message = completion.choices[0].message
+    assert message.content == "plain part"
+    assert message.tool_calls == (ToolCall(id="7", function=FunctionCall(name="f")),)
+    fragment = {"index": 0, "id": 7, "function": {"arguments": {"a": 1}}}
+    delta = chunk_from_json({"choices": [{"delta": {"tool_calls": [fragment]}}]}).choices[0]
+    assert delta.delta.tool_calls == (ToolCallDelta(index=0, id="7", arguments='{"a": 1}'),)
+
+
+@pytest.mark.parametrize(
+    ("function", "data", "error"),
+    [
+        (
+            lambda data: completion_from_json(data, session_id=None),
+            {"choices": [{"message": {"tool_calls": {"id": "c"}}}]},
+            "choices[0].message.tool_calls must be a list, not an object",
+        ),
+        (
+            lambda data: completion_from_json(data, session_id=None),
+            {"choices": [{"index": 0}]},
+            "choices[0].message is missing",
+        ),
+        (
+            chunk_from_json,
+            {"choices": [{}, {"delta": {"tool_calls": [{"function": "f"}]}}]},
+            "choices[1].delta.tool_calls[0].function must be a JSON object, not a string",
+        ),
+        (chunk_from_json, {"choices": {}}, "choices must be a list, not an object"),
+        (chunk_from_json, [], "expected a JSON object, got a list"),
+        (
+            chunk_from_json,
+            {"choices": [{"delta": {"content": {"text": "x"}}}]},
+            "choices[0].delta.content must be a string, a list of content parts or null",
+        ),
+    ],
+)
+def test_shape_errors_name_the_real_place(function, data, error):
+    with pytest.raises(ResponseShapeError) as info:
+        function(data)
+    assert str(info.value) == error or str(info.value).startswith(error)
