@@ -62,7 +62,9 @@ class ToolCall:
     """One tool call requested by the model.
 
     Attributes:
-        id: The call id; the `tool` message answering it repeats it.
+        id: The call id; the `tool` message answering it repeats it. A call a
+            server sent without one gets a stable generated id,
+            ``call_<n>_<hash>`` (the same for the same completion).
         type: Always ``"function"`` today.
         function: The name and JSON arguments.
     """
@@ -79,6 +81,7 @@ class Message:
     Attributes:
         role: One of ``system``, ``developer``, ``user``, ``assistant``, ``tool``.
         content: The text; None for an assistant message that only calls tools.
+            A server's list of content parts arrives joined into text.
         name: For ``tool`` messages, the tool's name (optional elsewhere).
         tool_calls: For ``assistant`` messages, the tool calls requested.
         tool_call_id: For ``tool`` messages, the id of the call answered.
@@ -225,8 +228,9 @@ class Delta:
     """What one chunk adds to a choice.
 
     Attributes:
-        role: The role, usually on the first chunk only.
-        content: A piece of the text.
+        role: The role, usually on the first chunk only, as sent (the assembled
+            message gets ``assistant`` when this role could not make a valid one).
+        content: A piece of the text (a server's list of content parts, joined).
         tool_calls: Fragments of tool calls.
     """
 
