@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import attrs
 
-from ._decode import generated_call_id, reply_role
 from ._models import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -20,6 +19,7 @@ from ._models import (
     ToolCallDelta,
     Usage,
 )
+from ._untrusted import generated_call_id, reply_role
 
 __all__ = ["ChatCompletionAccumulator"]
 

@@ -21,7 +21,6 @@ import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
 from . import _decode
-from ._decode import ResponseShapeError
 from ._models import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -37,6 +36,7 @@ from ._models import (
     ToolCallDelta,
     Usage,
 )
+from ._untrusted import ResponseShapeError, checked_session_id, clean_json, clean_text
 
 __all__ = [
     "ResponseShapeError",
@@ -57,14 +57,14 @@ converter: Final = cattrs.Converter(forbid_extra_keys=False)
 
 
 def _required_session_id(data: Mapping[str, Any]) -> str:
-    value = _decode.session_id(data.get("sessionId"), "sessionId")
+    value = checked_session_id(data.get("sessionId"), "sessionId")
     if value is None:
         raise ResponseShapeError("is missing", "sessionId")
     return value
 
 
 def _optional_text(value: object) -> str | None:
-    return _decode.clean_text(value) if isinstance(value, str) else None
+    return clean_text(value) if isinstance(value, str) else None
 
 
 def _structure_session_created(data: object, _: object) -> SessionCreated:
@@ -99,8 +99,8 @@ def _structure_session_state(data: object, _: object) -> SessionState:
         raise ResponseShapeError("must be a list", "state.messages")
     return SessionState(
         session_id=_required_session_id(fields),
-        variables=_decode.clean_json(variables),
-        messages=[_decode.clean_json(item) for item in messages if isinstance(item, dict)],
+        variables=clean_json(variables),
+        messages=[clean_json(item) for item in messages if isinstance(item, dict)],
     )
 
 
