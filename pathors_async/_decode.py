@@ -263,24 +263,27 @@ def tool_call_delta(data: object) -> ToolCallDelta:
     )
 
 
-def _fast_text(value: object) -> str | None:
-    """`_text`, inlined for the common case: plain ASCII text."""
-    return value if type(value) is str and value.isascii() else _text(value)
+# The chunk path below runs once per streamed event: its common case (plain ASCII
+# text, ints, one choice) is checked inline; anything else goes to the general
+# helpers above, which clean, convert or refuse it.
 
 
 def delta(data: object) -> Delta:
     """Build what one chunk adds to a choice."""
-    fields = _object(data)
-    content = fields.get("content")
+    if type(data) is not dict:
+        raise ResponseShapeError(f"must be a JSON object, not {kind(data)}")
+    content = data.get("content")
     if not (type(content) is str and content.isascii()):
         content = _content(content)
-    calls = fields.get("tool_calls")
+    role = data.get("role")
+    if not (role is None or (type(role) is str and role.isascii())):
+        role = _text(role)
+    calls = data.get("tool_calls")
     if calls is None:
-        return Delta(role=_fast_text(fields.get("role")), content=content)
+        return Delta(role=role, content=content)
     if not isinstance(calls, list):
         raise ResponseShapeError(f"must be a list, not {kind(calls)}", "tool_calls")
-    fragments = _each(calls, tool_call_delta, "tool_calls")
-    return Delta(role=_fast_text(fields.get("role")), content=content, tool_calls=fragments)
+    return Delta(role=role, content=content, tool_calls=_each(calls, tool_call_delta, "tool_calls"))
 
 
 _EMPTY_DELTA: Final = Delta()
@@ -288,37 +291,60 @@ _EMPTY_DELTA: Final = Delta()
 
 def chunk_choice(data: object) -> ChunkChoice:
     """Build one choice's part of a chunk."""
-    choice = _object(data)
-    fields = choice.get("delta")
+    if type(data) is not dict:
+        raise ResponseShapeError(f"must be a JSON object, not {kind(data)}")
+    fields = data.get("delta")
     try:
         built = _EMPTY_DELTA if not fields else delta(fields)
     except ResponseShapeError as exc:
         raise exc.within("delta") from None
-    index = choice.get("index")
+    index = data.get("index")
+    reason = data.get("finish_reason")
+    if not (reason is None or (type(reason) is str and reason.isascii())):
+        reason = _text(reason)
     return ChunkChoice(
-        index=index if type(index) is int else _number(index),
-        delta=built,
-        finish_reason=_fast_text(choice.get("finish_reason")),
+        index=index if type(index) is int else _number(index), delta=built, finish_reason=reason
+    )
+
+
+def _sendable_ascii(value: object) -> bool:
+    return (
+        type(value) is str
+        and value.isascii()
+        and value.isprintable()
+        and value != ""
+        and value[0] != " "
+        and value[-1] != " "
     )
 
 
 def chunk(data: object) -> ChatCompletionChunk:
-    """Build one streamed chunk (the hot path: runs once per event)."""
-    body = _top(data)
-    choices = body.get("choices")
-    if choices is None:
-        choices = []
-    elif not isinstance(choices, list):
-        raise ResponseShapeError(f"must be a list, not {kind(choices)}", "choices")
-    built = _each(choices, chunk_choice, "choices")
-    counts = body.get("usage")
-    created = body.get("created")
+    """Build one streamed chunk."""
+    if type(data) is not dict:
+        raise ResponseShapeError(f"expected a JSON object, got {kind(data)}")
+    choices = data.get("choices")
+    built: list[ChunkChoice] = []
+    if choices is not None:
+        if type(choices) is not list:
+            raise ResponseShapeError(f"must be a list, not {kind(choices)}", "choices")
+        try:
+            for choice in choices:
+                built.append(chunk_choice(choice))  # noqa: PERF401 - the loop keeps the place
+        except ResponseShapeError as exc:
+            raise exc.within(f"choices[{len(built)}]") from None
+    counts = data.get("usage")
+    created = data.get("created")
+    session = data.get("session_id")
     return ChatCompletionChunk(
-        id=_fast_text(body.get("id")) or "",
-        object=_fast_text(body.get("object")) or "chat.completion.chunk",
+        id=_ascii_or_text(data.get("id")) or "",
+        object=_ascii_or_text(data.get("object")) or "chat.completion.chunk",
         created=created if type(created) is int else _number(created),
-        model=_fast_text(body.get("model")) or "",
+        model=_ascii_or_text(data.get("model")) or "",
         choices=built,
         usage=usage(counts) if counts else None,
-        session_id=checked_session_id(body.get("session_id")),
+        session_id=session if _sendable_ascii(session) else checked_session_id(session),
     )
+
+
+def _ascii_or_text(value: object) -> str | None:
+    return value if type(value) is str and value.isascii() else _text(value)
