@@ -38,11 +38,11 @@ WEATHER = {
 
 def acquired(client):
     """Connections checked out of the pool right now (aiohttp keeps them in a private set)."""
-    return len(client._http.connector._acquired)
+    return len(client._transport.http_session.connector._acquired)
 
 
 def idle(client):
-    return sum(len(conns) for conns in client._http.connector._conns.values())
+    return sum(len(conns) for conns in client._transport.http_session.connector._conns.values())
 
 
 async def test_a_text_stream(client, fake):
