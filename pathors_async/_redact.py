@@ -19,8 +19,10 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._errors import (
     REDACTED,
+    APIConnectionError,
     APIError,
     APIStatusError,
+    APITimeoutError,
     StreamError,
     clip_body,
     error_fields,
@@ -292,3 +294,50 @@ class Redactor:
                 url=url,
             )
         return value
+
+    def redirect_error(
+        self, *, where: str, url: str, status: int, headers: Mapping[str, str]
+    ) -> APIError:
+        """Build the error for a redirect, which is never followed.
+
+        Args:
+            where: ``METHOD url`` of the request.
+            url: The request URL.
+            status: The 3xx status.
+            headers: The response headers (already redacted).
+
+        Returns:
+            An `APIError` naming the ``Location``.
+        """
+        location = clip_body(self.text(headers.get("Location", "no Location header")), 300)
+        return APIError(
+            f"{where} answered {status}, a redirect to Location: {location}; redirects are "
+            "never followed (the body and X-Session-ID would be sent again elsewhere): "
+            "point base_url at the final address",
+            url=url,
+        )
+
+    def cut_error_body(
+        self, error: APIError, *, status: int, where: str, body: bytes
+    ) -> APIConnectionError:
+        """Build the error for an error status whose body stalled or broke off.
+
+        Args:
+            error: What reading the body raised (a timeout or a cut).
+            status: The HTTP status that had arrived.
+            where: ``METHOD url`` of the request.
+            body: The part of the body that arrived.
+
+        Returns:
+            An `APITimeoutError` (or `APIConnectionError`) whose `.body` keeps
+            what arrived.
+        """
+        kind = APITimeoutError if isinstance(error, APITimeoutError) else APIConnectionError
+        cut = kind(
+            f"{status} from {where}, then {error.message} "
+            "(the error body is cut; .body holds what arrived)",
+            url=error.url,
+            body=clip_body(self.text(body.decode("utf-8", "replace"))),
+        )
+        cut.__cause__ = error.__cause__
+        return cut

@@ -15,15 +15,15 @@ import contextlib
 import logging
 import zlib
 from collections.abc import Mapping
-from typing import Any, Final, Literal, overload
+from typing import Final, Literal, overload
 
 import aiohttp
-import attrs
 
-from ._config import ResponseLimits, RetryPolicy, Timeout
+from ._config import ResponseLimits, RetryPolicy
 from ._content import ACCEPT_ENCODING, ContentDecoder
 from ._errors import APIConnectionError, APIError, APITimeoutError, StreamError, clip_body
-from ._json import JSONError, dumps, loads
+from ._exchange import Request, Response, too_large
+from ._json import dumps
 from ._redact import Redactor
 from ._retry import Failure, retry_delay, sleep
 
@@ -44,73 +44,6 @@ AIOHTTP_VERSION: Final = aiohttp.__version__
 ERROR_BODY_BYTES: Final = 64 * 1024
 
 Phase = Literal["send", "body", "stream"]
-
-
-@attrs.frozen(kw_only=True)
-class Request:
-    """One request to send.
-
-    Attributes:
-        method: ``GET``, ``POST``, ``DELETE``…
-        url: The full URL.
-        json: The JSON body, or None for none.
-        session_id: Sent as ``X-Session-ID`` when given.
-        timeout: The limits for the whole call, retries included.
-        extra_headers: Headers merged in as is.
-        idempotent: Whether it changes nothing on the server (retried on a
-            cut connection).
-    """
-
-    method: str
-    url: str
-    json: Any = None
-    session_id: str | None = None
-    timeout: Timeout
-    extra_headers: Mapping[str, str] | None = None
-    idempotent: bool = False
-
-    @property
-    def where(self) -> str:
-        """``METHOD url``, for messages."""
-        return f"{self.method} {self.url}"
-
-
-@attrs.frozen(kw_only=True)
-class Response:
-    """A whole response with a success status (below 300).
-
-    Attributes:
-        status: The HTTP status.
-        headers: The response headers (case-insensitive).
-        body: The body, decoded from gzip/deflate.
-        session_id: The checked ``X-Session-ID`` header, or None.
-        request: The request it answers.
-    """
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    session_id: str | None
-    request: Request
-    redactor: Redactor = attrs.field(repr=False)
-
-    def json(self) -> Any:  # noqa: ANN401 - JSON is Any by nature
-        """Decode the body as JSON.
-
-        Raises:
-            APIError: The body is not JSON, or is nested too deep to decode.
-        """
-        try:
-            return loads(self.body)
-        except JSONError as exc:
-            raise self.redactor.not_json(
-                self.body,
-                status=self.status,
-                method=self.request.method,
-                url=self.request.url,
-                content_type=self.headers.get("Content-Type", "no content type"),
-                problem=str(exc),
-            ) from None
 
 
 def map_aiohttp_error(
@@ -181,18 +114,6 @@ def _map(  # noqa: PLR0911 - one answer per kind of failure, most specific first
     return APIConnectionError(message, url=url), Failure.SENT
 
 
-def _too_large(request: Request, limit: int, *, stream: bool) -> APIError:
-    what = "stream" if stream else "response body"
-    message = (
-        f"the {what} from {request.where} passed ResponseLimits.max_body_bytes ({limit} bytes, "
-        "after decompression); if such answers are expected, raise it with "
-        f"AsyncPathors(limits=ResponseLimits(max_body_bytes={limit * 4}))"
-    )
-    if stream:
-        return StreamError(message + "; .partial_completion holds what arrived", url=request.url)
-    return APIError(message, url=request.url)
-
-
 def _decoder(response: aiohttp.ClientResponse, request: Request, budget: int) -> ContentDecoder:
     try:
         return ContentDecoder(response.headers.get("Content-Encoding"), budget)
@@ -234,6 +155,8 @@ class ByteStream:
         self.headers = redactor.headers(response.headers)
         self.session_id = session_id
         self.content_type = response.content_type
+        #: "stream" (a caller reads it as it arrives) or "body" (read whole), for errors.
+        self.phase: Phase = "stream"
 
     def __aiter__(self) -> ByteStream:
         return self
@@ -248,23 +171,23 @@ class ByteStream:
             if not raw:
                 self._response.release()
                 raise StopAsyncIteration
+            stream = self.phase == "stream"
             try:
                 data = self._decoder.feed(raw)
             except zlib.error as exc:
                 self.close()
-                raise StreamError(
-                    f"the compressed stream from {self._request.where} is corrupt ({exc})",
-                    url=self._request.url,
-                ) from None
+                kind = StreamError if stream else APIError
+                message = f"the compressed body from {self._request.where} is corrupt ({exc})"
+                raise kind(message, url=self._request.url) from None
             if self._decoder.over_limit:
                 self.close()
-                raise _too_large(self._request, self._limit, stream=True)
+                raise too_large(self._request, self._limit, stream=stream)
             if data:
                 return data
 
     def _error(self, exc: BaseException) -> APIError:
         error, _ = map_aiohttp_error(
-            exc, request=self._request, phase="stream", redactor=self._redactor
+            exc, request=self._request, phase=self.phase, redactor=self._redactor
         )
         return error
 
@@ -501,41 +424,23 @@ class Transport:
 
     async def _read_body(self, response: aiohttp.ClientResponse, request: Request) -> bytes:
         limit = self.limits.max_body_bytes
-        decoder = _decoder(response, request, limit)
         length = response.content_length
         if length is not None and length > limit and not _encoded(response):
             response.close()
-            raise _too_large(request, limit, stream=False)
-        body = bytearray()
-        try:
-            while raw := await response.content.readany():
-                body += decoder.feed(raw)
-                if decoder.over_limit:
-                    response.close()
-                    raise _too_large(request, limit, stream=False)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            response.close()
-            error, _ = map_aiohttp_error(exc, request=request, phase="body", redactor=self.redactor)
-            raise error  # noqa: B904 - the cause is set, or hidden, on purpose
-        except zlib.error as exc:
-            response.close()
-            raise APIError(
-                f"the compressed body from {request.where} is corrupt ({exc})", url=request.url
-            ) from None
-        response.release()
-        return bytes(body)
+            raise too_large(request, limit, stream=False)
+        body = ByteStream(
+            response, request, redactor=self.redactor, limits=self.limits, session_id=None
+        )
+        body.phase = "body"
+        return b"".join([data async for data in body])
 
     async def _failure(self, response: aiohttp.ClientResponse, request: Request) -> APIError:
         """Build the error for a 3xx or an error status, reading at most 64 KiB of its body."""
         headers = self.redactor.headers(response.headers)
         if response.status < 400:
             response.close()
-            location = clip_body(headers.get("Location", "no Location header"), 300)
-            return APIError(
-                f"{request.where} answered {response.status}, a redirect to Location: "
-                f"{location}; redirects are never followed (the body and X-Session-ID "
-                "would be sent again elsewhere): point base_url at the final address",
-                url=request.url,
+            return self.redactor.redirect_error(
+                where=request.where, url=request.url, status=response.status, headers=headers
             )
         body = bytearray()
         cut = False
@@ -548,7 +453,10 @@ class Transport:
                     break
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             response.close()
-            return self._stalled_error_body(exc, response, request, bytes(body))
+            error, _ = map_aiohttp_error(exc, request=request, phase="body", redactor=self.redactor)
+            return self.redactor.cut_error_body(
+                error, status=response.status, where=request.where, body=bytes(body)
+            )
         except (ValueError, zlib.error):
             cut = True  # an encoding we cannot read: the status still says what happened
         if cut:
@@ -570,19 +478,6 @@ class Transport:
             body=bytes(body[:ERROR_BODY_BYTES]),
             session_id=session_id or request.session_id,
             cut=cut,
-        )
-
-    def _stalled_error_body(
-        self, exc: BaseException, response: aiohttp.ClientResponse, request: Request, body: bytes
-    ) -> APIError:
-        error, _ = map_aiohttp_error(exc, request=request, phase="body", redactor=self.redactor)
-        kind = APITimeoutError if isinstance(error, APITimeoutError) else APIConnectionError
-        text = self.redactor.text(body.decode("utf-8", "replace"))
-        return kind(
-            f"{response.status} from {request.where}, then {error.message} "
-            "(the error body is cut; .body holds what arrived)",
-            url=request.url,
-            body=clip_body(text),
         )
 
     def _log_retry(self, request: Request, delay: float, retries: int, why: str) -> None:
