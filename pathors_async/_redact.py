@@ -97,7 +97,7 @@ class Redactor:
 
     def headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
         """Return `headers` (case-insensitive), with the secret removed from every value."""
-        if not self._forms or not any(self._holds(value) for value in headers.values()):
+        if not self._forms or not self._holds("\n".join(headers.values())):
             return headers
         cleaned = CIMultiDict((name, self.text(value)) for name, value in headers.items())
         return CIMultiDictProxy(cleaned)

@@ -208,7 +208,8 @@ def _completion(response: Response, session_id: str | None) -> ChatCompletion:
         raise _not_a_completion(response, str(exc)) from exc
     if completion.session_id is None:
         return attrs.evolve(completion, session_id=session_id) if session_id else completion
-    redactor.received_session_id(completion.session_id, url=url)
+    if completion.session_id != response.session_id:  # from the body: not checked yet
+        redactor.received_session_id(completion.session_id, url=url)
     return completion
 
 
@@ -240,13 +241,17 @@ class Completions:
             extra_headers: Headers merged into the request as is.
 
         Returns:
-            The completion, with `session_id` set from the response.
+            The completion, with `session_id` set from the response (the
+            ``X-Session-ID`` header, else the body), else the one sent.
 
         Raises:
             TypeError, ValueError: Invalid messages, tools or session id (nothing is sent).
-            APIStatusError: The service answered with an error status.
+            APIStatusError: The service answered with an error status, or a 200
+                holding an error that names one.
             APIConnectionError: The connection failed or timed out.
-            APIError: The answer was not a chat completion.
+            APIError: The answer was not a chat completion (``{}``,
+                ``{"error": ...}``…), was past `ResponseLimits`, was a redirect,
+                or held a session id that cannot be sent back.
         """
         check_session_id(session_id)
         body = chat_body(messages, tools, stream=False, extra_body=extra_body)
@@ -366,6 +371,8 @@ class Sessions:
         """Fetch a session's variables and message history.
 
         Raises:
+            ValueError: `session_id` is empty, ``.``, ``..`` or holds ``/`` (it
+                would change the URL's path, not name a session).
             NotFoundError: No such session.
             APIError: Any other failure.
         """

@@ -145,14 +145,17 @@ class ByteStream:
         redactor: Redactor,
         limits: ResponseLimits,
         session_id: str | None,
+        headers: Mapping[str, str],
     ) -> None:
         self._response = response
         self._request = request
         self._redactor = redactor
         self._limit = limits.max_body_bytes
-        self._decoder = _decoder(response, request, self._limit)
+        # None for an identity body (the usual case): counted here, not decoded.
+        self._decoder = _decoder(response, request, self._limit) if _encoded(response) else None
+        self._size = 0
         self.status = response.status
-        self.headers = redactor.headers(response.headers)
+        self.headers = headers
         self.session_id = session_id
         self.content_type = response.content_type
         #: "stream" (a caller reads it as it arrives) or "body" (read whole), for errors.
@@ -171,19 +174,49 @@ class ByteStream:
             if not raw:
                 self._response.release()
                 raise StopAsyncIteration
-            stream = self.phase == "stream"
-            try:
-                data = self._decoder.feed(raw)
-            except zlib.error as exc:
+            if self._decoder is None:
+                self._size += len(raw)
+                if self._size <= self._limit:
+                    return raw
                 self.close()
-                kind = StreamError if stream else APIError
-                message = f"the compressed body from {self._request.where} is corrupt ({exc})"
-                raise kind(message, url=self._request.url) from None
-            if self._decoder.over_limit:
-                self.close()
-                raise too_large(self._request, self._limit, stream=stream)
-            if data:
+                raise too_large(self._request, self._limit, stream=self.phase == "stream")
+            if data := self._decode(raw):
                 return data
+
+    async def read_all(self) -> bytes:
+        """Read the whole body (within `ResponseLimits.max_body_bytes`) and release it.
+
+        Raises:
+            APIError: The body is past its bound, corrupt, or the connection
+                broke or went silent while it was read.
+        """
+        length = self._response.content_length
+        if self._decoder is None and length is not None:
+            if length > self._limit:
+                self.close()
+                raise too_large(self._request, self._limit, stream=self.phase == "stream")
+            try:  # a declared length within the bound: read it in one go
+                data = await self._response.read()
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                self.close()
+                raise self._error(exc)  # noqa: B904 - the cause is set, or hidden, on purpose
+            self._response.release()
+            return data
+        return b"".join([data async for data in self])
+
+    def _decode(self, raw: bytes) -> bytes:
+        assert self._decoder is not None  # noqa: S101 - only called for an encoded body
+        try:
+            data = self._decoder.feed(raw)
+        except zlib.error as exc:
+            self.close()
+            kind = StreamError if self.phase == "stream" else APIError
+            message = f"the compressed body from {self._request.where} is corrupt ({exc})"
+            raise kind(message, url=self._request.url) from None
+        if self._decoder.over_limit:
+            self.close()
+            raise too_large(self._request, self._limit, stream=self.phase == "stream")
+        return data
 
     def _error(self, exc: BaseException) -> APIError:
         error, _ = map_aiohttp_error(
@@ -408,31 +441,25 @@ class Transport:
         except APIError:
             response.close()
             raise
+        body = ByteStream(
+            response,
+            request,
+            redactor=self.redactor,
+            limits=self.limits,
+            session_id=session_id,
+            headers=self.redactor.headers(response.headers),
+        )
         if stream:
-            return ByteStream(
-                response, request, redactor=self.redactor, limits=self.limits, session_id=session_id
-            )
-        body = await self._read_body(response, request)
+            return body
+        body.phase = "body"
         return Response(
             status=response.status,
-            headers=self.redactor.headers(response.headers),
-            body=body,
+            headers=body.headers,
+            body=await body.read_all(),
             session_id=session_id,
             request=request,
             redactor=self.redactor,
         )
-
-    async def _read_body(self, response: aiohttp.ClientResponse, request: Request) -> bytes:
-        limit = self.limits.max_body_bytes
-        length = response.content_length
-        if length is not None and length > limit and not _encoded(response):
-            response.close()
-            raise too_large(request, limit, stream=False)
-        body = ByteStream(
-            response, request, redactor=self.redactor, limits=self.limits, session_id=None
-        )
-        body.phase = "body"
-        return b"".join([data async for data in body])
 
     async def _failure(self, response: aiohttp.ClientResponse, request: Request) -> APIError:
         """Build the error for a 3xx or an error status, reading at most 64 KiB of its body."""
