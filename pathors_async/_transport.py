@@ -166,6 +166,10 @@ class ByteStream:
 
     async def __anext__(self) -> bytes:
         while True:
+            if self._decoder is not None and self._decoder.has_more:
+                if data := self._decode(b""):
+                    return data
+                continue
             try:
                 raw = await self._response.content.readany()
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
