@@ -20,14 +20,13 @@ import codecs
 import json
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from _util import version
 
-from pathors_async._config import Timeout
 from pathors_async._sse import SSEDecoder
-from pathors_async._stream import ChatCompletionStream
+from pathors_async._stream import from_bytes
 
 READ_SIZE = 16 * 1024
 
@@ -98,44 +97,11 @@ def json_only(payloads: list[str]) -> int:
     return len(payloads)
 
 
-class _Body:
-    """Hands the reads to `ChatCompletionStream` as aiohttp's StreamReader would."""
-
-    def __init__(self, reads: list[bytes]) -> None:
-        self._reads: Iterator[bytes] = iter(reads)
-
-    async def readany(self) -> bytes:
-        return next(self._reads, b"")
-
-    def at_eof(self) -> bool:
-        return True
-
-
-class _Response:
-    def __init__(self, reads: list[bytes]) -> None:
-        self.content = _Body(reads)
-        self.headers: dict[str, str] = {}
-
-    def release(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def whole_path(reads: list[bytes]) -> int:
     """Our real per-chunk path: decoder, json.loads, the chunk model, the accumulator."""
 
     async def run() -> int:
-        stream = ChatCompletionStream(
-            None,  # type: ignore[arg-type]  # never sends: the response is given below
-            url="bench",
-            body={},
-            session_id=None,
-            timeout=Timeout(),
-            extra_headers=None,
-        )
-        stream._response = _Response(reads)  # type: ignore[assignment]  # noqa: SLF001
+        stream = from_bytes(reads)
         count = 0
         async for _ in stream:
             count += 1

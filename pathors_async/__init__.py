@@ -15,7 +15,7 @@ from ._agent import (
     TurnFinished,
 )
 from ._client import AsyncPathors
-from ._config import RetryPolicy, Timeout
+from ._config import ResponseLimits, RetryPolicy, Timeout
 from ._conversation import Conversation, HistoryMode
 from ._errors import (
     APIConnectionError,
@@ -89,6 +89,7 @@ __all__ = [
     "PathorsError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseLimits",
     "RetryPolicy",
     "RunResult",
     "SessionCreated",

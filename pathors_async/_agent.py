@@ -277,7 +277,6 @@ class Agent:
         self.extra_body = dict(extra_body) if extra_body else None
         self.on_event = on_event
         self.on_max_turns = on_max_turns
-        client.adopt(self.tools)
 
     def __repr__(self) -> str:
         return f"Agent(tools={self.tools.names!r}, max_turns={self.max_turns})"

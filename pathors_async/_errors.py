@@ -25,15 +25,16 @@ Every error the SDK raises on purpose descends from `PathorsError`::
 An error raised mid-run by an `Agent` carries `.messages`, the transcript so far.
 Misuse (a bad argument, a closed client) raises the built-in `ValueError`,
 `TypeError` or `RuntimeError` instead, with a message that says what to do.
-Nothing here ever holds the API key: the client redacts it from every body and
-message before an error is built.
+Nothing here ever holds the API key: errors that carry what a server sent are
+built by `_redact.Redactor`, which removes the key first.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
+
+from ._json import JSONError, loads
 
 if TYPE_CHECKING:
     from ._models import ChatCompletion, Message, ToolFailure
@@ -58,7 +59,11 @@ __all__ = [
     "ToolError",
     "ToolExecutionError",
     "ToolNotFoundError",
-    "make_status_error",
+    "clip_body",
+    "error_fields",
+    "hint_for",
+    "parse_error_body",
+    "status_error_class",
 ]
 
 #: Longest error body kept on an exception, in characters.
@@ -279,23 +284,24 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
     return _STATUS_CLASSES.get(status_code, APIStatusError)
 
 
-def parse_error_body(text: str) -> tuple[str | None, Mapping[str, Any] | None]:
-    """Pull the service's message and details out of an error body.
+def hint_for(cls: type[APIStatusError]) -> str:
+    """Return what to do about an error of class `cls`, for its message."""
+    return _HINTS.get(cls, "see .body and .headers")
+
+
+def error_fields(data: object) -> tuple[str | None, Mapping[str, Any] | None]:
+    """Pull the service's message and details out of a decoded error body.
 
     Accepts ``{"error": {"message": ..., "details": {...}}}``,
     ``{"error": "message"}``, ``{"message": ...}`` and ``{"detail": ...}``;
-    anything else (HTML, plain text, empty) gives ``(None, None)``.
+    anything else gives ``(None, None)``.
 
     Args:
-        text: The response body as text.
+        data: The decoded JSON body (any value).
 
     Returns:
         The message (or None) and the details mapping (or None).
     """
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None, None
     if not isinstance(data, dict):
         return None, None
     error = data.get("error", data)
@@ -311,6 +317,22 @@ def parse_error_body(text: str) -> tuple[str | None, Mapping[str, Any] | None]:
     )
 
 
+def parse_error_body(text: str) -> tuple[str | None, Mapping[str, Any] | None]:
+    """Pull the service's message and details out of an error body's text.
+
+    Args:
+        text: The response body as text (HTML, plain text and empty give
+            ``(None, None)``; so does JSON nested too deep to decode).
+
+    Returns:
+        The message (or None) and the details mapping (or None).
+    """
+    try:
+        return error_fields(loads(text))
+    except JSONError:
+        return None, None
+
+
 def clip_body(text: str, limit: int = MAX_BODY_CHARS) -> str:
     """Cut a body to `limit` characters, saying how much was left out.
 
@@ -324,70 +346,3 @@ def clip_body(text: str, limit: int = MAX_BODY_CHARS) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… [{len(text) - limit} more characters cut]"
-
-
-def redact(text: str, secret: str | None) -> str:
-    """Replace every occurrence of `secret` in `text` with ``[redacted]``.
-
-    Args:
-        text: Any text that may echo the secret.
-        secret: The API key, or None.
-
-    Returns:
-        The text without the secret.
-    """
-    if secret and secret in text:
-        return text.replace(secret, REDACTED)
-    return text
-
-
-def make_status_error(
-    *,
-    method: str,
-    url: str,
-    status_code: int,
-    reason: str | None,
-    headers: Mapping[str, str],
-    body: bytes,
-    session_id: str | None = None,
-    api_key: str | None = None,
-) -> APIStatusError:
-    """Build the typed exception for an HTTP error response.
-
-    Works with the documented JSON shapes and with anything else (an HTML page
-    from a proxy, an empty body): the message then says what arrived instead.
-
-    Args:
-        method: The request method, for the message.
-        url: The request URL.
-        status_code: The HTTP status.
-        reason: The HTTP reason phrase, if the server sent one.
-        headers: The response headers.
-        body: The raw response body.
-        session_id: The session the request belonged to, if known.
-        api_key: The key to redact from the body and message.
-
-    Returns:
-        An instance of the class `status_error_class` picks.
-    """
-    text = redact(body.decode("utf-8", errors="replace"), api_key)
-    service_message, details = parse_error_body(text)
-    cls = status_error_class(status_code)
-    if service_message is not None:
-        said = redact(" ".join(service_message.split()), api_key)
-    elif not text.strip():
-        said = "empty response body"
-    else:
-        content_type = headers.get("Content-Type", "unknown content type")
-        said = f"the body was not a JSON error ({content_type}, {len(body)} bytes; see .body)"
-    status = f"{status_code} {reason}" if reason else str(status_code)
-    hint = _HINTS.get(cls, "see .body and .headers")
-    return cls(
-        f"{status} from {method} {url}: {said.rstrip('.')}; {hint}",
-        url=url,
-        status_code=status_code,
-        headers=headers,
-        body=clip_body(text),
-        session_id=session_id,
-        details=details,
-    )

@@ -1,16 +1,18 @@
 """The ``client.chat.completions`` and ``client.sessions`` namespaces.
 
 Thin: they check arguments, build the request body and turn the answer into
-models; `AsyncPathors` does the sending.
+models; the `Transport` does the sending.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
-from ._config import Timeout, resolve_timeout
+import attrs
+
+from ._config import Endpoints, Timeout, resolve_timeout
 from ._converter import (
     ResponseShapeError,
     completion_from_json,
@@ -18,14 +20,20 @@ from ._converter import (
     to_messages,
     unstructure_messages,
 )
-from ._errors import APIError
+from ._errors import APIError, clip_body
 from ._models import ChatCompletion, Message, SessionCreated, SessionEnded, SessionState
-from ._stream import ChatCompletionStream
+from ._stream import ByteSource, ChatCompletionStream
+from ._transport import Request, Response, Transport
 
-if TYPE_CHECKING:
-    from ._client import AsyncPathors
-
-__all__ = ["Chat", "Completions", "Sessions", "ToolSource", "check_session_id", "tools_payload"]
+__all__ = [
+    "Chat",
+    "Completions",
+    "Sessions",
+    "Settings",
+    "ToolSource",
+    "check_session_id",
+    "tools_payload",
+]
 
 ModelT = TypeVar("ModelT")
 
@@ -136,11 +144,80 @@ def chat_body(
     return body
 
 
+@attrs.frozen(kw_only=True)
+class Settings:
+    """What the namespaces need from their client: the transport, the URLs, the timeout."""
+
+    transport: Transport
+    endpoints: Endpoints
+    timeout: Timeout
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: object = None,
+        session_id: str | None = None,
+        timeout: float | Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        idempotent: bool = False,
+    ) -> Response:
+        """Send a request through the transport and return the whole response."""
+        request = Request(
+            method=method,
+            url=url,
+            json=json,
+            session_id=session_id,
+            timeout=resolve_timeout(self.timeout, timeout),
+            extra_headers=extra_headers,
+            idempotent=idempotent,
+        )
+        return await self.transport.send(request)
+
+
+def _not_a_completion(response: Response, problem: str) -> APIError:
+    url = response.request.url
+    text = response.redactor.text(response.body.decode("utf-8", "replace"))
+    return APIError(
+        f"the answer from POST {url} is not a chat completion: {problem}",
+        url=url,
+        body=clip_body(text),
+    )
+
+
+def _completion(response: Response, session_id: str | None) -> ChatCompletion:
+    """Turn a 200 answer into a completion, or the error it holds instead."""
+    data = response.json()
+    redactor = response.redactor
+    url = response.request.url
+    if isinstance(data, dict) and "choices" not in data and ("error" in data or "detail" in data):
+        raise redactor.in_band_error(
+            response.body,
+            said=f"POST {url} answered 200 with an error instead of a chat completion",
+            url=url,
+            headers=response.headers,
+            session_id=response.session_id or session_id,
+            stream=False,
+        )
+    if not isinstance(data, dict) or "choices" not in data:
+        raise _not_a_completion(response, "it has no 'choices'")
+    try:
+        completion = completion_from_json(data, session_id=response.session_id)
+    except ResponseShapeError as exc:
+        raise _not_a_completion(response, str(exc)) from exc
+    if completion.session_id is None:
+        return attrs.evolve(completion, session_id=session_id) if session_id else completion
+    if completion.session_id != response.session_id:  # from the body: not checked yet
+        redactor.received_session_id(completion.session_id, url=url)
+    return completion
+
+
 class Completions:
     """``client.chat.completions``: one chat turn, whole or streamed."""
 
-    def __init__(self, client: AsyncPathors) -> None:
-        self._client = client
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
 
     async def create(
         self,
@@ -164,33 +241,30 @@ class Completions:
             extra_headers: Headers merged into the request as is.
 
         Returns:
-            The completion, with `session_id` set from the response.
+            The completion, with `session_id` set from the response (the
+            ``X-Session-ID`` header, else the body), else the one sent.
 
         Raises:
             TypeError, ValueError: Invalid messages, tools or session id (nothing is sent).
-            APIStatusError: The service answered with an error status.
+            APIStatusError: The service answered with an error status, or a 200
+                holding an error that names one.
             APIConnectionError: The connection failed or timed out.
-            APIError: The answer was not a chat completion.
+            APIError: The answer was not a chat completion (``{}``,
+                ``{"error": ...}``…), was past `ResponseLimits`, was a redirect,
+                or held a session id that cannot be sent back.
         """
-        client = self._client
         check_session_id(session_id)
         body = chat_body(messages, tools, stream=False, extra_body=extra_body)
-        client.adopt(tools)
-        url = client.chat_completions_url
-        data, headers = await client._request_json(  # noqa: SLF001 - our own client
+        settings = self._settings
+        response = await settings.request(
             "POST",
-            url,
-            json_body=body,
+            settings.endpoints.chat_completions,
+            json=body,
             session_id=session_id,
             timeout=timeout,
             extra_headers=extra_headers,
         )
-        try:
-            return completion_from_json(data, session_id=headers.get("X-Session-ID"))
-        except ResponseShapeError as exc:
-            raise APIError(
-                f"the answer from POST {url} is not a chat completion: {exc}", url=url
-            ) from exc
+        return _completion(response, session_id)
 
     def stream(
         self,
@@ -224,31 +298,42 @@ class Completions:
         Raises:
             TypeError, ValueError: Invalid messages, tools or session id (nothing is sent).
         """
-        client = self._client
         check_session_id(session_id)
-        client.adopt(tools)
-        return ChatCompletionStream(
-            client,
-            url=client.chat_completions_url,
-            body=chat_body(messages, tools, stream=True, extra_body=extra_body),
+        settings = self._settings
+        request = Request(
+            method="POST",
+            url=settings.endpoints.chat_completions,
+            json=chat_body(messages, tools, stream=True, extra_body=extra_body),
             session_id=session_id,
-            timeout=resolve_timeout(client.timeout, timeout),
+            timeout=resolve_timeout(settings.timeout, timeout),
             extra_headers=extra_headers,
+        )
+        transport = settings.transport
+
+        async def open_source() -> ByteSource:
+            return await transport.send(request, stream=True)
+
+        return ChatCompletionStream(
+            open_source,
+            url=request.url,
+            session_id=session_id,
+            redactor=transport.redactor,
+            limits=transport.limits,
         )
 
 
 class Chat:
     """``client.chat``: holds `completions`."""
 
-    def __init__(self, client: AsyncPathors) -> None:
-        self.completions = Completions(client)
+    def __init__(self, settings: Settings) -> None:
+        self.completions = Completions(settings)
 
 
 class Sessions:
     """``client.sessions``: create, inspect and end conversation sessions (v1 API)."""
 
-    def __init__(self, client: AsyncPathors) -> None:
-        self._client = client
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
 
     async def create(
         self,
@@ -276,8 +361,8 @@ class Sessions:
             body["variables"] = dict(variables)
         if provider is not None:
             body["provider"] = provider
-        url = self._client.endpoints.sessions()
-        data, _ = await self._client._request_json("POST", url, json_body=body)  # noqa: SLF001
+        url = self._settings.endpoints.sessions()
+        data = (await self._settings.request("POST", url, json=body)).json()
         if isinstance(data, dict):
             data.setdefault("sessionId", session_id)
         return self._structure(data, SessionCreated, url)
@@ -286,11 +371,13 @@ class Sessions:
         """Fetch a session's variables and message history.
 
         Raises:
+            ValueError: `session_id` is empty, ``.``, ``..`` or holds ``/`` (it
+                would change the URL's path, not name a session).
             NotFoundError: No such session.
             APIError: Any other failure.
         """
-        url = self._client.endpoints.sessions(check_session_id(session_id))
-        data, _ = await self._client._request_json("GET", url, idempotent=True)  # noqa: SLF001
+        url = self._settings.endpoints.sessions(check_session_id(session_id))
+        data = (await self._settings.request("GET", url, idempotent=True)).json()
         return self._structure(data, SessionState, url)
 
     async def end(self, session_id: str) -> SessionEnded:
@@ -301,10 +388,8 @@ class Sessions:
             APIError: Any other failure.
         """
         body = {"session_id": check_session_id(session_id)}
-        url = self._client.endpoints.sessions()
-        data, _ = await self._client._request_json(  # noqa: SLF001
-            "DELETE", url, json_body=body, idempotent=True
-        )
+        url = self._settings.endpoints.sessions()
+        data = (await self._settings.request("DELETE", url, json=body, idempotent=True)).json()
         if isinstance(data, dict):
             data.setdefault("sessionId", session_id)
             data.setdefault("success", True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import enum
+import math
 import random
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -53,7 +54,8 @@ def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> floa
         now: The current time, for HTTP dates (default: now, UTC).
 
     Returns:
-        Seconds to wait (0 or more), or None if no valid header was sent.
+        Seconds to wait (0 or more, possibly ``inf`` for a date too far to
+        compute), or None if no valid header was sent.
     """
     milliseconds = headers.get("retry-after-ms")
     if milliseconds is not None:
@@ -74,10 +76,12 @@ def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> floa
         pass
     else:
         return seconds if seconds >= 0 else None
+    if email.utils.parsedate_tz(text) is None:
+        return None
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
+    except (TypeError, ValueError, OverflowError):
+        return math.inf  # a real date past what datetime holds: too far, capped by the caller
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     now = now or datetime.now(timezone.utc)

@@ -24,13 +24,29 @@ before decoding is exact.)
 
 from __future__ import annotations
 
+import sys
 from functools import partial
 from itertools import repeat
 from typing import Final, NamedTuple
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+__all__ = ["SSEDecoder", "SSELimitError", "ServerSentEvent"]
 
 _BOM: Final = b"\xef\xbb\xbf"
+_UNBOUNDED: Final = sys.maxsize
+
+
+class SSELimitError(ValueError):
+    """A line or an event passed the decoder's bound (the stream cannot go on).
+
+    Attributes:
+        bound: Which bound: ``"max_line_bytes"`` or ``"max_event_bytes"``.
+        limit: The bound's value.
+    """
+
+    def __init__(self, bound: str, limit: int) -> None:
+        super().__init__(f"an event-stream {bound[4:-6]} passed {bound}={limit}")
+        self.bound = bound
+        self.limit = limit
 
 
 class ServerSentEvent(NamedTuple):
@@ -83,6 +99,16 @@ class SSEDecoder:
 
     Call `feed` with each slice as it arrives and `close` at the end of the stream.
 
+    Args:
+        max_line_bytes: The longest line kept (a line without its end waits in
+            memory); None for no bound.
+        max_event_bytes: The most data one event may gather before its blank
+            line (roughly: counted in characters of its ``data`` lines); None
+            for no bound.
+
+    Raises:
+        SSELimitError: From `feed`, when a bound is passed.
+
     Attributes:
         last_event_id: The last event id set by the stream, or None.
         retry: The last valid ``retry`` value, in ms, or None.
@@ -90,17 +116,31 @@ class SSEDecoder:
 
     __slots__ = (
         "_at_start",
+        "_check_above",
         "_data",
+        "_data_size",
         "_event",
+        "_max_event",
+        "_max_line",
         "_pending",
         "_pending_cr",
+        "_pending_size",
         "_retry_in_block",
         "last_event_id",
         "retry",
     )
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, max_line_bytes: int | None = None, max_event_bytes: int | None = None
+    ) -> None:
+        self._max_line = max_line_bytes or _UNBOUNDED
+        self._max_event = max_event_bytes or _UNBOUNDED
+        # Whole lines that fit in this many bytes cannot pass either bound, so
+        # only a larger block of lines is looked at line by line.
+        self._check_above = min(self._max_line, self._max_event)
         self._pending: list[bytes] = []  # an unfinished line, in pieces
+        self._pending_size = 0
+        self._data_size = 0
         self._pending_cr = False  # the previous feed ended with CR
         self._at_start = True  # no byte seen yet (for the BOM)
         self._data: list[str] = []
@@ -125,12 +165,13 @@ class SSEDecoder:
             self._pending_cr = False
         if b"\n" not in data and b"\r" not in data:
             if data:
-                self._pending.append(data)
+                self._hold(data, self._pending_size + len(data))
             return []
         if self._pending:
             self._pending.append(data)
             data = b"".join(self._pending)
             self._pending = []
+            self._pending_size = 0
         if b"\r" in data:
             if data.endswith(b"\r"):  # may be the first half of a CRLF
                 self._pending_cr = True
@@ -138,11 +179,14 @@ class SSEDecoder:
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         end = data.rfind(b"\n") + 1  # whole lines end here; the rest waits
         if end < len(data):
-            self._pending.append(data[end:])
+            self._hold(data[end:], len(data) - end)
         if not end:
             return []
+        large = end > self._check_above
+        if large and max(map(len, data[:end].split(b"\n"))) > self._max_line:
+            raise SSELimitError("max_line_bytes", self._max_line)
         text = data[:end].decode("utf-8", "replace")
-        if not (self._data or self._event or self._retry_in_block is not None):
+        if not (large or self._data or self._event or self._retry_in_block is not None):
             payloads = _only_data_events(text)
             if payloads is not None:
                 return list(
@@ -164,10 +208,19 @@ class SSEDecoder:
             line = b"".join(self._pending).decode("utf-8", "replace")
             events = self._lines([line])
         self._pending = []
+        self._pending_size = 0
         self._data = []
+        self._data_size = 0
         self._event = ""
         self._retry_in_block = None
         return events
+
+    def _hold(self, piece: bytes, size: int) -> None:
+        """Keep `piece` of an unfinished line; `size` is the line's length so far."""
+        if size > self._max_line:
+            raise SSELimitError("max_line_bytes", self._max_line)
+        self._pending.append(piece)
+        self._pending_size = size
 
     def _strip_bom(self, data: bytes) -> bytes:
         """Drop a BOM at the very start, waiting for more bytes if a feed holds only part."""
@@ -193,10 +246,18 @@ class SSEDecoder:
                     self._event = ""
                     self._retry_in_block = None
             elif line.startswith("data:"):  # the common case, first
-                data.append(line[6:] if line[5:6] == " " else line[5:])
+                value = line[6:] if line[5:6] == " " else line[5:]
+                data.append(value)
+                self._grow(len(value))
             elif line[0] != ":":  # not a comment
                 self._field(line)
         return events
+
+    def _grow(self, size: int) -> None:
+        """Count `size` more characters of data in the event being gathered."""
+        self._data_size += size
+        if self._data_size > self._max_event:
+            raise SSELimitError("max_event_bytes", self._max_event)
 
     def _field(self, line: str) -> None:
         name, _, value = line.partition(":")
@@ -204,6 +265,7 @@ class SSEDecoder:
             value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._grow(len(value))
         elif name == "event":
             self._event = value
         elif name == "id":
@@ -224,6 +286,7 @@ class SSEDecoder:
             ),
         )
         self._data = []
+        self._data_size = 0
         self._event = ""
         self._retry_in_block = None
         return event

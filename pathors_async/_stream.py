@@ -1,49 +1,133 @@
-"""`ChatCompletionStream`: one streamed chat turn over an open aiohttp response.
+"""`ChatCompletionStream`: one streamed chat turn, from bytes to chunks.
 
-It reads the response, feeds the pure SSE decoder (`_sse`), turns events into
-chunks, keeps the pure delta accumulator (`_accumulator`) up to date, turns
-every failure into a typed error carrying what arrived, and closes the
-response on every way out.
+It gets its bytes from a `ByteSource` (the transport's `ByteStream`, or in tests
+a plain list of byte strings), feeds the pure SSE decoder (`_sse`), turns events
+into chunks, keeps the pure delta accumulator (`_accumulator`) up to date, turns
+every failure into a typed error carrying what arrived, and closes the source
+on every way out.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Final, Protocol
 
-import aiohttp
+import attrs
 
 from ._accumulator import ChatCompletionAccumulator
+from ._config import ResponseLimits
 from ._converter import ResponseShapeError, chunk_from_json, completion_from_json
-from ._errors import (
-    APIError,
-    APITimeoutError,
-    StreamError,
-    clip_body,
-    parse_error_body,
-    redact,
-    status_error_class,
-)
+from ._errors import APIError, StreamError, clip_body
+from ._json import JSONError, loads
 from ._models import ChatCompletion, ChatCompletionChunk
-from ._sse import ServerSentEvent, SSEDecoder
+from ._redact import Redactor
+from ._sse import ServerSentEvent, SSEDecoder, SSELimitError
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from typing_extensions import Self
 
-    from ._client import AsyncPathors
-    from ._config import Timeout
-
-__all__ = ["ChatCompletionStream"]
+__all__ = ["ByteList", "ByteSource", "ChatCompletionStream", "from_bytes"]
 
 #: How long to wait, after [DONE], for the body's end, so the connection can be reused.
 DRAIN_GRACE: Final = 0.25
 #: How much of a non-stream 200 body to read to describe it.
 MAX_DESCRIBED_BODY: Final = 65536
+_DONE: Final = "[DONE]"
+
+
+class ByteSource(Protocol):
+    """An open response body: its headers, and its bytes as they arrive."""
+
+    headers: Mapping[str, str]
+    session_id: str | None
+    content_type: str
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """The body's bytes, in slices of any size; typed `APIError` on failure."""
+        ...
+
+    def close(self) -> None:
+        """Close the body now (drop the connection unless it had ended)."""
+        ...
+
+    async def drain(self, grace: float) -> None:
+        """Wait up to `grace` seconds for the body's end, then close it."""
+        ...
+
+
+class ByteList:
+    """A `ByteSource` over byte strings already in memory (for tests and benchmarks).
+
+    Args:
+        reads: The body, as the slices a reader would get.
+        content_type: The media type to claim.
+        session_id: The ``X-Session-ID`` to claim.
+    """
+
+    def __init__(
+        self,
+        reads: Iterable[bytes],
+        *,
+        content_type: str = "text/event-stream",
+        session_id: str | None = None,
+    ) -> None:
+        self._reads = iter(reads)
+        self.headers: Mapping[str, str] = {"Content-Type": content_type}
+        self.session_id = session_id
+        self.content_type = content_type
+        self.closed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        for data in self._reads:
+            return data
+        raise StopAsyncIteration
+
+    def close(self) -> None:
+        """Mark the source closed."""
+        self.closed = True
+
+    async def drain(self, grace: float) -> None:
+        """Drop the rest of the reads and close."""
+        self._reads = iter(())
+        self.close()
+
+
+def from_bytes(
+    reads: Iterable[bytes],
+    *,
+    session_id: str | None = None,
+    limits: ResponseLimits | None = None,
+    content_type: str = "text/event-stream",
+) -> ChatCompletionStream:
+    """Make a `ChatCompletionStream` that reads `reads` instead of a network response.
+
+    Args:
+        reads: The body, as the slices a reader would get.
+        session_id: The session id the request would have sent.
+        limits: The bounds (default `ResponseLimits()`).
+        content_type: The media type the body claims.
+
+    Returns:
+        The stream, not yet started.
+    """
+    source = ByteList(reads, content_type=content_type)
+
+    async def open_source() -> ByteSource:
+        return source
+
+    return ChatCompletionStream(
+        open_source,
+        url="memory://stream",
+        session_id=session_id,
+        redactor=Redactor(None),
+        limits=limits or ResponseLimits(),
+    )
 
 
 class ChatCompletionStream:
@@ -62,31 +146,33 @@ class ChatCompletionStream:
 
     def __init__(
         self,
-        client: AsyncPathors,
+        open_source: Callable[[], Awaitable[ByteSource]],
         *,
         url: str,
-        body: Mapping[str, Any],
         session_id: str | None,
-        timeout: Timeout,
-        extra_headers: Mapping[str, str] | None,
+        redactor: Redactor,
+        limits: ResponseLimits,
     ) -> None:
-        self._client = client
+        self._open_source = open_source
         self._url = url
-        self._body = body
         self._request_session_id = session_id
-        self._timeout = timeout
-        self._extra_headers = extra_headers
-        self._response: aiohttp.ClientResponse | None = None
-        self._decoder = SSEDecoder()
+        self._redactor = redactor
+        self._limits = limits
+        self._source: ByteSource | None = None
+        self._bytes: AsyncIterator[bytes] | None = None
+        self._decoder = SSEDecoder(
+            max_line_bytes=limits.max_line_bytes, max_event_bytes=limits.max_event_bytes
+        )
         self._events: deque[ServerSentEvent] = deque()
         self._accumulator = ChatCompletionAccumulator()
+        self._checked_session_id: str | None = None
         self._finished = False  # [DONE], or a clean end with every finish_reason
         self._closed = False
         self.session_id: str | None = session_id
         self.response_headers: Mapping[str, str] | None = None
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open" if self._response else "not started"
+        state = "closed" if self._closed else "open" if self._source else "not started"
         return (
             f"ChatCompletionStream({state}, chunks={self._accumulator.chunks}, "
             f"session_id={self.session_id!r})"
@@ -112,34 +198,26 @@ class ChatCompletionStream:
         Safe to call more than once, and from any state.
         """
         self._closed = True
-        if self._response is not None:
-            self._response.close()
+        if self._source is not None:
+            self._source.close()
 
     async def aclose(self) -> None:
         """Close the response (an awaitable alias of `close`)."""
         self.close()
 
     async def _start(self) -> None:
-        if self._response is not None:
+        if self._source is not None:
             return
         if self._closed:
             raise RuntimeError("this stream is closed; start a new one with stream(...)")
-        response = await self._client._open(  # noqa: SLF001 - our own client
-            "POST",
-            self._url,
-            json_body=self._body,
-            session_id=self._request_session_id,
-            timeout=self._timeout,
-            extra_headers=self._extra_headers,
-        )
-        self._response = response
-        self.response_headers = response.headers
-        self.session_id = response.headers.get("X-Session-ID") or self._request_session_id
-        self._accumulator = ChatCompletionAccumulator(
-            session_id=response.headers.get("X-Session-ID")
-        )
-        if response.content_type != "text/event-stream":
-            await self._not_a_stream(response)
+        source = await self._open_source()
+        self._source = source
+        self._bytes = aiter(source)
+        self.response_headers = source.headers
+        self.session_id = source.session_id or self._request_session_id
+        self._accumulator = ChatCompletionAccumulator(session_id=source.session_id)
+        if source.content_type != "text/event-stream":
+            await self._not_a_stream()
 
     # ------------------------------------------------------------ consuming
 
@@ -168,7 +246,7 @@ class ChatCompletionStream:
     @property
     def current_completion(self) -> ChatCompletion:
         """The completion assembled from the chunks received so far."""
-        return self._accumulator.snapshot()
+        return self._with_session(self._accumulator.snapshot())
 
     async def get_final_completion(self) -> ChatCompletion:
         """Read the rest of the stream and return the whole completion.
@@ -191,7 +269,7 @@ class ChatCompletionStream:
                 url=self._url,
                 partial_completion=self._partial(),
             )
-        return self._accumulator.snapshot()
+        return self.current_completion
 
     async def _next_chunk(self) -> ChatCompletionChunk | None:
         """Return the next chunk, or None once the stream has ended."""
@@ -203,28 +281,37 @@ class ChatCompletionStream:
                 await self._read()
             event = events.popleft()
             if event.event == "error":
-                raise self._error_payload(event.data)
+                raise self._in_band_error(event.data)
             data = event.data
-            if data == "[DONE]":
+            if data == _DONE or (len(data) < 16 and data.strip() == _DONE):
                 await self._end()
                 return None
             if not data or data.isspace():
                 continue
             chunk = self._parse(data)
+            if chunk.session_id is not None and chunk.session_id != self._checked_session_id:
+                self._check_session_id(chunk.session_id)
             self._accumulator.add(chunk)
             return chunk
 
     async def _read(self) -> None:
         """Read what has arrived and decode it into events; handle the end of the body."""
-        assert self._response is not None  # noqa: S101 - _start ran
+        assert self._bytes is not None  # noqa: S101 - _start ran
         try:
-            data = await self._response.content.readany()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise self._read_error(exc) from exc
-        if data:
-            self._events.extend(self._decoder.feed(data))
-            return
-        self._events.extend(self._decoder.close())
+            data = await anext(self._bytes)
+        except StopAsyncIteration:
+            data = b""
+        except APIError as exc:
+            self.close()
+            exc.partial_completion = self._partial()
+            raise
+        try:
+            if data:
+                self._events.extend(self._decoder.feed(data))
+                return
+            self._events.extend(self._decoder.close())
+        except SSELimitError as exc:
+            raise self._past_bound(exc) from None
         if self._events:
             return  # the last events may still hold [DONE]
         if not self._accumulator.finished:
@@ -237,148 +324,117 @@ class ChatCompletionStream:
                 partial_completion=self._partial(),
             )
         self._finished = True  # a server that omits [DONE] but finished every choice
-        self._response.release()
+        self.close()
 
     async def _end(self) -> None:
         """After [DONE]: wait briefly for the body's end so the connection can be reused."""
         self._finished = True
-        response = self._response
-        assert response is not None  # noqa: S101 - _start ran
-        if response.content.at_eof():
-            response.release()
-            return
-        try:
-            await asyncio.wait_for(_drain(response.content), DRAIN_GRACE)
-        except (aiohttp.ClientError, asyncio.TimeoutError):
-            response.close()  # not worth waiting for: drop the connection instead
-        else:
-            response.release()
+        assert self._source is not None  # noqa: S101 - _start ran
+        await self._source.drain(DRAIN_GRACE)
 
     # ------------------------------------------------------------ failures
 
+    def _with_session(self, completion: ChatCompletion) -> ChatCompletion:
+        if completion.session_id is None and self._request_session_id is not None:
+            return attrs.evolve(completion, session_id=self._request_session_id)
+        return completion
+
     def _partial(self) -> ChatCompletion | None:
-        return self._accumulator.snapshot() if self._accumulator.chunks else None
+        return self.current_completion if self._accumulator.chunks else None
+
+    def _check_session_id(self, session_id: str) -> None:
+        try:
+            self._redactor.received_session_id(session_id, url=self._url)
+        except APIError as exc:
+            self.close()
+            exc.partial_completion = self._partial()
+            raise
+        self._checked_session_id = session_id
 
     def _parse(self, data: str) -> ChatCompletionChunk:
         try:
-            payload = json.loads(data)
-        except ValueError as exc:
+            payload = loads(data)
+        except JSONError as exc:
             raise self._bad_chunk(data, f"is not JSON ({exc})") from None
         if isinstance(payload, dict) and "error" in payload:
-            raise self._error_payload(data)
+            raise self._in_band_error(data)
         try:
             return chunk_from_json(payload)
         except ResponseShapeError as exc:
             raise self._bad_chunk(data, f"is not a chat.completion.chunk ({exc})") from None
 
     def _bad_chunk(self, data: str, problem: str) -> StreamError:
-        return StreamError(
-            f"chunk {self._accumulator.chunks + 1} of the stream from POST {self._url} "
-            f"{problem}: data: {clip_body(data, 200)}",
+        self.close()
+        return self._redactor.bad_chunk(
+            data,
+            problem=problem,
+            where=f"chunk {self._accumulator.chunks + 1} of the stream from POST {self._url}",
             url=self._url,
-            body=clip_body(data),
             partial_completion=self._partial(),
         )
 
-    def _error_payload(self, data: str) -> APIError:
+    def _in_band_error(self, data: str) -> APIError:
         """Turn an error sent inside the stream into a typed exception."""
         self.close()
-        text = redact(data, self._client._api_key)  # noqa: SLF001 - our own client
-        message, details = parse_error_body(text)
-        if message is None:
-            message = text.strip() or "no details given"
-        status = _status_in(text)
-        said = (
-            f"the server reported an error in the stream from POST {self._url} after "
-            f"{self._accumulator.chunks} chunks: {message}"
-        )
-        if status is None:
-            return StreamError(
-                said, url=self._url, body=clip_body(text), partial_completion=self._partial()
-            )
-        return status_error_class(status)(
-            said,
+        return self._redactor.in_band_error(
+            data,
+            said=(
+                f"the server reported an error in the stream from POST {self._url} after "
+                f"{self._accumulator.chunks} chunks"
+            ),
             url=self._url,
-            status_code=status,
             headers=self.response_headers or {},
-            body=clip_body(text),
             session_id=self.session_id,
-            details=details,
             partial_completion=self._partial(),
         )
 
-    def _read_error(self, exc: BaseException) -> APIError:
+    def _past_bound(self, exc: SSELimitError) -> StreamError:
         self.close()
-        chunks = self._accumulator.chunks
-        where = f"the stream from POST {self._url} after {chunks} chunks"
-        timeout = self._timeout
-        if isinstance(exc, aiohttp.ServerTimeoutError):
-            return APITimeoutError(
-                f"no data for {timeout.read} s (Timeout.read) in {where}; "
-                ".partial_completion holds what arrived",
-                url=self._url,
-                partial_completion=self._partial(),
-            )
-        if isinstance(exc, asyncio.TimeoutError):
-            return APITimeoutError(
-                f"{where} took longer than {timeout.total} s (Timeout.total); "
-                ".partial_completion holds what arrived",
-                url=self._url,
-                partial_completion=self._partial(),
-            )
-        detail = redact(str(exc) or type(exc).__name__, self._client._api_key)  # noqa: SLF001
         return StreamError(
-            f"the connection was cut during {where}, before it ended: {detail}; "
-            ".partial_completion holds what arrived (the turn may have run: check the "
-            "session before sending it again)",
+            f"the stream from POST {self._url} sent an event-stream "
+            f"{'line' if exc.bound == 'max_line_bytes' else 'event'} longer than "
+            f"ResponseLimits.{exc.bound} ({exc.limit} bytes) after {self._accumulator.chunks} "
+            "chunks; if such answers are expected, raise it with "
+            f"AsyncPathors(limits=ResponseLimits({exc.bound}={exc.limit * 4})); "
+            ".partial_completion holds what arrived",
             url=self._url,
             partial_completion=self._partial(),
         )
 
-    async def _not_a_stream(self, response: aiohttp.ClientResponse) -> None:
+    async def _not_a_stream(self) -> None:
         """A 200 that is not an event stream: describe it, keeping a JSON completion if sent."""
+        assert self._bytes is not None  # noqa: S101 - _start ran
+        raw = bytearray()
         try:
-            raw = await response.content.read(MAX_DESCRIBED_BODY)
-        except (aiohttp.ClientError, asyncio.TimeoutError):
-            raw = b""
+            async for data in self._bytes:
+                raw += data
+                if len(raw) >= MAX_DESCRIBED_BODY:
+                    break
+        except APIError:
+            pass  # describe what arrived
         finally:
             self.close()
-        text = redact(raw.decode("utf-8", "replace"), self._client._api_key)  # noqa: SLF001
-        content_type = response.headers.get("Content-Type", "no content type")
+        text, payload = self._redactor.payload(bytes(raw[:MAX_DESCRIBED_BODY]))
+        if (
+            isinstance(payload, dict)
+            and "choices" not in payload
+            and ("error" in payload or "detail" in payload)
+        ):
+            raise self._in_band_error(text)
+        content_type = (self.response_headers or {}).get("Content-Type", "no content type")
         partial = None
-        try:
-            payload = json.loads(text)
-            if isinstance(payload, dict) and "error" in payload:
-                raise self._error_payload(text)
-            partial = completion_from_json(payload, session_id=self.session_id)
-            said = "a whole JSON completion instead of an event stream (see .partial_completion)"
-        except (ValueError, ResponseShapeError):
-            said = f"{content_type} instead of an event stream (a proxy's page?); see .body"
+        said = f"{content_type} instead of an event stream (a proxy's page?); see .body"
+        if isinstance(payload, dict) and "choices" in payload:
+            try:
+                partial = completion_from_json(payload, session_id=self.session_id)
+            except ResponseShapeError:
+                pass
+            else:
+                said = "a whole JSON completion instead of an event stream"
+                said += " (see .partial_completion)"
         raise StreamError(
             f"POST {self._url} answered 200 with {said}",
             url=self._url,
             body=clip_body(text),
             partial_completion=partial,
         )
-
-
-async def _drain(content: aiohttp.StreamReader) -> None:
-    """Read and drop whatever is left of a body."""
-    while await content.readany():
-        pass
-
-
-def _status_in(text: str) -> int | None:
-    """Find an HTTP status in an error payload (``status``, ``status_code`` or ``code``)."""
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        return None
-    error = payload.get("error", payload) if isinstance(payload, dict) else None
-    if not isinstance(error, dict):
-        return None
-    for key in ("status", "status_code", "code"):
-        value = error.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599:
-            return value
-    return None

@@ -373,7 +373,7 @@ async def test_a_streamed_run_that_fails_carries_the_transcript(agent, fake):
 
 
 def acquired(client):
-    return len(client._http.connector._acquired)
+    return len(client._transport.http_session.connector._acquired)
 
 
 async def test_cancelling_during_a_tool_answers_every_call(client, fake):

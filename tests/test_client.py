@@ -417,7 +417,7 @@ async def test_aclose_is_idempotent_and_use_after_close_is_clear(fake):
 async def test_async_with_closes_the_pool(fake):
     async with fake.client() as client:
         await client.chat.completions.create(messages=HI)
-        session = client._http
+        session = client._transport.http_session
     assert session is not None
     assert session.closed
 
@@ -427,7 +427,7 @@ async def test_a_given_http_session_is_used_and_never_closed(fake):
         async with fake.client(http_session=session) as client:
             await client.chat.completions.create(messages=HI)
         assert not session.closed
-        assert client._http is session
+        assert client._transport.http_session is session
     with pytest.raises(RuntimeError, match="passed as http_session is closed"):
         await fake.client(http_session=session).chat.completions.create(messages=HI)
 
@@ -435,9 +435,9 @@ async def test_a_given_http_session_is_used_and_never_closed(fake):
 async def test_the_pool_honours_max_connections(fake):
     async with fake.client(max_connections=3) as client:
         await client.chat.completions.create(messages=HI)
-        assert client._http is not None
-        assert client._http.connector is not None
-        assert client._http.connector.limit == 3
+        assert client._transport.http_session is not None
+        assert client._transport.http_session.connector is not None
+        assert client._transport.http_session.connector.limit == 3
 
 
 async def test_deprecation_headers_are_logged_once(fake, caplog):

@@ -41,7 +41,7 @@ def test_retry_policy_defaults():
     policy = RetryPolicy()
     assert policy.max_retries == 2
     assert (policy.backoff_initial, policy.backoff_max, policy.retry_after_max) == (0.5, 8, 60)
-    assert policy.retry_statuses == DEFAULT_RETRY_STATUSES == {408, 429, 502, 503, 504}
+    assert policy.retry_statuses == DEFAULT_RETRY_STATUSES == {408, 429, 502, 503, 504, 529}
     assert 500 not in policy.retry_statuses
     assert policy.retry_on_disconnect is False
 
@@ -76,7 +76,7 @@ def test_endpoint_presets():
     )
     assert legacy.chat_completions == "https://h/api/project/p/integration/api/chat/completions"
     assert v1.sessions() == "https://h/v1/projects/p%201/sessions"
-    assert v1.sessions("a/b") == "https://h/v1/projects/p%201/sessions/a%2Fb"
+    assert v1.sessions("a b?") == "https://h/v1/projects/p%201/sessions/a%20b%3F"
 
 
 def test_a_full_chat_url_needs_no_project_but_sessions_do():
@@ -95,8 +95,8 @@ def test_a_full_chat_url_needs_no_project_but_sessions_do():
     ("kwargs", "text"),
     [
         ({"api": "v2"}, "api must be 'v1' or 'legacy', got 'v2'"),
-        ({"base_url": "api.pathors.com"}, "base_url must be an http:// or https:// URL"),
-        ({"chat_completions_url": "ftp://x"}, "chat_completions_url must be an http"),
+        ({"base_url": "api.pathors.com"}, "base_url must look like https://host"),
+        ({"chat_completions_url": "ftp://x"}, "chat_completions_url must look like https://host"),
         ({"project_id": None}, "no project id: pass project_id=... or set PATHORS_PROJECT_ID"),
     ],
 )

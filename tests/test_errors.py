@@ -27,10 +27,10 @@ from pathors_async import (
 from pathors_async._errors import (
     MAX_BODY_CHARS,
     clip_body,
-    make_status_error,
     parse_error_body,
     status_error_class,
 )
+from pathors_async._redact import Redactor
 
 URL = "http://127.0.0.1:1/v1/projects/p/chat/completions"
 
@@ -40,7 +40,7 @@ def headers(**items):
 
 
 def error_for(status, body, *, content_type="application/json", api_key=None, reason=None):
-    return make_status_error(
+    return Redactor(api_key).status_error(
         method="POST",
         url=URL,
         status_code=status,
@@ -48,7 +48,6 @@ def error_for(status, body, *, content_type="application/json", api_key=None, re
         headers=headers(**{"Content-Type": content_type}),
         body=body if isinstance(body, bytes) else json.dumps(body).encode(),
         session_id="s-1",
-        api_key=api_key,
     )
 
 

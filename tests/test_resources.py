@@ -126,9 +126,9 @@ async def test_unknown_sessions_are_not_found(client):
 
 
 async def test_session_ids_in_paths_are_escaped(client, fake):
-    await client.sessions.create("a/b c")
-    await client.sessions.get("a/b c")
-    assert fake.requests[-1].path == "/v1/projects/test-project/sessions/a/b c"  # decoded by server
+    await client.sessions.create("a b?c")
+    await client.sessions.get("a b?c")
+    assert fake.requests[-1].path == "/v1/projects/test-project/sessions/a b?c"  # decoded by server
 
 
 async def test_the_session_api_needs_a_project(fake):

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pathors_async._sse import ServerSentEvent, SSEDecoder
+from pathors_async._sse import ServerSentEvent, SSEDecoder, SSELimitError
 
 
 def decode(stream: bytes, *, feeds=None) -> list[ServerSentEvent]:
@@ -225,3 +225,38 @@ def test_chat_like_streams_agree_with_the_oracle_however_split(events, cuts):
     points = sorted({cut % (len(stream) + 1) for cut in cuts})
     feeds = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
     assert decode(stream, feeds=feeds) == reference(stream)
+
+
+# ------------------------------------------------------------------ bounds
+
+
+def test_an_unfinished_line_past_its_bound_is_refused_in_any_slices():
+    decoder = SSEDecoder(max_line_bytes=100)
+    decoder.feed(b"data: " + b"x" * 60)
+    with pytest.raises(SSELimitError, match="max_line_bytes=100") as info:
+        decoder.feed(b"y" * 60)
+    assert (info.value.bound, info.value.limit) == ("max_line_bytes", 100)
+    with pytest.raises(SSELimitError):
+        SSEDecoder(max_line_bytes=100).feed(b"data: ok\n\ndata: " + b"z" * 200)
+
+
+def test_a_whole_line_past_its_bound_is_refused_even_in_one_feed():
+    with pytest.raises(SSELimitError, match="max_line_bytes"):
+        SSEDecoder(max_line_bytes=100).feed(b"data: " + b"x" * 200 + b"\n\n")
+
+
+def test_data_lines_without_a_blank_line_stop_at_the_event_bound():
+    decoder = SSEDecoder(max_event_bytes=1000)
+    for _ in range(20):
+        assert decoder.feed(b"data: " + b"x" * 49 + b"\n") == []
+    with pytest.raises(SSELimitError, match="max_event_bytes=1000"):
+        decoder.feed(b"data: " + b"x" * 50 + b"\n")
+    with pytest.raises(SSELimitError, match="max_event_bytes"):
+        SSEDecoder(max_event_bytes=10).feed(b"event: e\ndata" + b": " + b"y" * 20 + b"\n\n")
+
+
+def test_events_within_the_bounds_are_unchanged():
+    stream = b"".join(b"data: %d\n\n" % n for n in range(100))
+    bounded = SSEDecoder(max_line_bytes=64, max_event_bytes=64)
+    assert bounded.feed(stream) == SSEDecoder().feed(stream)
+    assert bounded.feed(b"data: " + b"x" * 58 + b"\n\n")[0].data == "x" * 58

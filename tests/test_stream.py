@@ -13,10 +13,11 @@ from pathors_async import (
     InternalServerError,
     Message,
     RateLimitError,
+    ResponseLimits,
     StreamError,
     Timeout,
 )
-from pathors_async._stream import ChatCompletionStream
+from pathors_async._stream import ChatCompletionStream, from_bytes
 
 HI = [{"role": "user", "content": "hi"}]
 WEATHER = {
@@ -38,11 +39,11 @@ WEATHER = {
 
 def acquired(client):
     """Connections checked out of the pool right now (aiohttp keeps them in a private set)."""
-    return len(client._http.connector._acquired)
+    return len(client._transport.http_session.connector._acquired)
 
 
 def idle(client):
-    return sum(len(conns) for conns in client._http.connector._conns.values())
+    return sum(len(conns) for conns in client._transport.http_session.connector._conns.values())
 
 
 async def test_a_text_stream(client, fake):
@@ -367,3 +368,57 @@ async def until(condition, *, turns=50):
 def test_the_stream_class_is_exported_for_annotations(client):
     assert pathors_async.ChatCompletionStream is ChatCompletionStream
     assert isinstance(client.chat.completions.stream(messages=HI), ChatCompletionStream)
+
+
+# ------------------------------------------------------------------ from plain byte lists
+
+
+def sse(*payloads):
+    return [f"data: {p if isinstance(p, str) else json.dumps(p)}\n\n".encode() for p in payloads]
+
+
+def delta(content, finish_reason=None, **extra):
+    choice = {"index": 0, "delta": {"content": content}, "finish_reason": finish_reason}
+    return {"id": "c1", "object": "chat.completion.chunk", "choices": [choice], **extra}
+
+
+async def test_a_stream_of_plain_bytes():
+    stream = from_bytes([*sse(delta("a"), delta("b", "stop")), b"data:  [DONE]\t\n\n"])
+    assert [c.choices[0].delta.content async for c in stream] == ["a", "b"]
+    assert (await stream.get_final_completion()).choices[0].message.content == "ab"
+
+
+@pytest.mark.parametrize("size", [1, 7, 64])
+async def test_any_split_of_the_bytes_gives_the_same_completion(size):
+    body = b"".join(sse(delta("hello "), delta("world", "stop"), "[DONE]"))
+    stream = from_bytes([body[i : i + size] for i in range(0, len(body), size)])
+    assert (await stream.get_final_completion()).choices[0].message.content == "hello world"
+
+
+async def test_the_session_id_sent_is_kept_when_the_server_names_none():
+    final = await from_bytes(
+        sse(delta("x", "stop"), "[DONE]"), session_id="s"
+    ).get_final_completion()
+    assert final.session_id == "s"
+
+
+async def test_a_session_id_in_a_chunk_that_cannot_go_back_is_an_error():
+    stream = from_bytes(sse(delta("x"), delta("y", session_id="a\r\nb"), "[DONE]"))
+    with pytest.raises(APIError, match="session id") as info:
+        await stream.get_final_completion()
+    assert info.value.partial_completion is not None
+
+
+async def test_a_line_past_its_bound_names_the_bound_and_keeps_what_arrived():
+    limits = ResponseLimits(max_line_bytes=300)
+    stream = from_bytes([*sse(delta("kept")), b"data: " + b"x" * 400], limits=limits)
+    with pytest.raises(StreamError, match=r"ResponseLimits\.max_line_bytes \(300 bytes\)") as info:
+        await stream.get_final_completion()
+    assert "ResponseLimits(max_line_bytes=1200)" in str(info.value)
+    assert partial_text(info.value) == "kept"
+
+
+async def test_not_an_event_stream_from_bytes():
+    stream = from_bytes([b'{"detail": "Not authenticated"}'], content_type="application/json")
+    with pytest.raises(APIError, match="Not authenticated"):
+        await stream.get_final_completion()

@@ -682,10 +682,11 @@ async def test_a_tool_call_from_the_emulator_runs_and_its_answer_goes_back(clien
     assert fake.requests[0].body["tools"] == tools.definitions
 
 
-async def test_the_client_closes_the_registries_it_was_given(fake, tools):
+async def test_closing_the_client_never_closes_a_registry_it_was_given(fake, tools):
     client = fake.client()
     await tools.dispatch(call("add", '{"a": 1, "b": 1}'))
     await client.chat.completions.create(messages=[{"role": "user", "content": "hi"}], tools=tools)
     assert tools._executor is not None
     await client.aclose()
-    assert tools._executor is None
+    assert tools._executor is not None  # shared: other clients and agents may still use it
+    assert (await tools.call("add", {"a": 2, "b": 2})) == {"sum": 4}

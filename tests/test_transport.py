@@ -1,0 +1,78 @@
+"""The transport against raw servers: bodies that break, stall or lie about their encoding."""
+
+import asyncio
+
+import pytest
+
+from pathors_async import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AsyncPathors,
+    RetryPolicy,
+    StreamError,
+    Timeout,
+)
+
+from .conftest import KEY
+from .rawserver import RawRequest, RawServer, head, replying
+
+HI = [{"role": "user", "content": "Hi"}]
+
+
+def client_for(server, **options):
+    return AsyncPathors(
+        api_key=KEY,
+        project_id="p",
+        base_url=server.url,
+        retry=RetryPolicy(max_retries=0),
+        **options,
+    )
+
+
+async def stream_all(client):
+    async with client.chat.completions.stream(messages=HI) as stream:
+        return await stream.get_final_completion()
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/event-stream"])
+async def test_a_corrupt_gzip_body_is_a_typed_error(content_type):
+    reply = head(200, {"Content-Type": content_type, "Content-Encoding": "gzip"}) + b"\x1f\x8bnope"
+    async with RawServer(replying(reply)) as server, client_for(server) as client:
+        if content_type == "application/json":
+            with pytest.raises(APIError, match="corrupt"):
+                await client.chat.completions.create(messages=HI)
+        else:
+            with pytest.raises(StreamError, match="corrupt"):
+                await stream_all(client)
+
+
+async def test_a_body_cut_short_of_its_declared_length():
+    reply = head(200, {"Content-Type": "application/json", "Content-Length": "1000"}) + b'{"id"'
+    async with RawServer(replying(reply)) as server, client_for(server) as client:
+        with pytest.raises(APIConnectionError, match="while reading the body of POST") as info:
+            await client.chat.completions.create(messages=HI)
+    assert not isinstance(info.value, APITimeoutError)
+
+
+async def test_a_body_that_stalls_is_a_read_timeout():
+    release = asyncio.Event()
+
+    async def handler(_: RawRequest, writer: asyncio.StreamWriter) -> None:
+        writer.write(head(200, {"Content-Type": "application/json", "Content-Length": "99"}) + b"{")
+        await writer.drain()
+        await release.wait()
+
+    async with RawServer(handler) as server:
+        async with client_for(server, timeout=Timeout(read=0.2)) as client:
+            with pytest.raises(APITimeoutError, match=r"Timeout\.read\) in the body of POST"):
+                await client.chat.completions.create(messages=HI)
+        release.set()
+
+
+async def test_an_unknown_encoding_on_an_error_status_still_gives_the_status():
+    reply = head(503, {"Content-Encoding": "zz", "Content-Length": "4"}) + b"oops"
+    async with RawServer(replying(reply)) as server, client_for(server) as client:
+        with pytest.raises(APIError) as info:
+            await client.chat.completions.create(messages=HI)
+    assert getattr(info.value, "status_code", None) == 503
