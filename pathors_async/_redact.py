@@ -10,8 +10,8 @@ no I/O, tested directly.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -30,6 +30,7 @@ from ._errors import (
     status_error_class,
 )
 from ._json import JSONError, dumps, loads
+from ._untrusted import ResponseShapeError, checked_session_id
 
 if TYPE_CHECKING:
     from ._models import ChatCompletion
@@ -38,8 +39,6 @@ __all__ = ["NOT_JSON", "Redactor", "status_in"]
 
 #: Returned by `Redactor.payload` for a body that is not JSON.
 NOT_JSON: Final = object()
-
-_BAD_SESSION_ID: Final = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def status_in(error: object) -> int | None:
@@ -283,17 +282,16 @@ class Redactor:
             APIError: The id holds control characters (CR, LF, NUL…) or is not
                 valid UTF-8: it could never be sent back in a header.
         """
-        if value is None or value == "":
-            return None
-        if not isinstance(value, str) or _BAD_SESSION_ID.search(value) or value != value.strip():
-            shown = clip_body(self.text(repr(value)), 100)
-            raise APIError(
-                f"the server at {url} sent a session id that cannot be sent back in the "
-                f"X-Session-ID header ({shown}: control characters, surrounding spaces or "
-                "invalid UTF-8); it was not kept. Report this to the server's operator",
-                url=url,
-            )
-        return value
+        if value is None or isinstance(value, str):
+            with contextlib.suppress(ResponseShapeError):
+                return checked_session_id(value)
+        shown = clip_body(self.text(repr(value)), 100)
+        raise APIError(
+            f"the server at {url} sent a session id that cannot be sent back in the "
+            f"X-Session-ID header ({shown}: control characters, surrounding spaces or "
+            "invalid UTF-8); it was not kept. Report this to the server's operator",
+            url=url,
+        )
 
     def redirect_error(
         self, *, where: str, url: str, status: int, headers: Mapping[str, str]

@@ -168,7 +168,7 @@ def _unsendable(value: str, path: str) -> str | None:
         return None
     raise ResponseShapeError(
         f"{value[:80]!r} has control characters, surrounding whitespace or text UTF-8 "
-        "cannot encode: it could not be sent back in the X-Session-ID header, so it "
-        "was refused",
+        "cannot encode: as a session id it could not be sent back in the X-Session-ID "
+        "header, so it was refused",
         path,
     )
