@@ -249,3 +249,31 @@ async def test_five_hundred_conversations_at_once_stay_apart(fake, tools, retrie
         assert all(city in (m.content or "") or m.tool_calls for m in transcript)
         assert fake.sessions[conversation.session_id].messages[-1]["content"].endswith(city)
     assert len(fake.requests) == 1500
+
+
+# ------------------------------------------------------------------ what send() takes
+
+
+async def test_a_message_dict_is_converted_and_the_conversation_can_be_saved(agent, fake):
+    conversation = agent.conversation()
+    result = await conversation.send({"role": "user", "content": "hello"})
+    assert result.output == f"{SCRIPTED} You said: hello"
+    assert conversation.messages[0] == Message(role="user", content="hello")
+    saved = json.loads(json.dumps(conversation.to_dict()))
+    assert saved["messages"][0] == {"role": "user", "content": "hello"}
+    assert Conversation.from_dict(saved, agent=agent).messages == conversation.messages
+
+
+@pytest.mark.parametrize(
+    ("message", "error", "text"),
+    [
+        ({"role": "bot", "content": "x"}, ValueError, "messages\\[0\\]"),
+        (42, TypeError, "send\\(\\) takes the user's text, a Message or a message dict"),
+    ],
+)
+async def test_a_bad_message_is_refused_before_anything_changes(agent, message, error, text):
+    conversation = agent.conversation()
+    with pytest.raises(error, match=text):
+        await conversation.send(message)
+    assert conversation.messages == []
+    assert (await conversation.send("hi")).output == f"{SCRIPTED} You said: hi"

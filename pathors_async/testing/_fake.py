@@ -204,7 +204,11 @@ class FakePathors:
         self._script.append(Reply(content=content, finish_reason=finish_reason))
 
     def reply_tool_calls(
-        self, calls: Sequence[Mapping[str, Any]], *, content: str | None = None
+        self,
+        calls: Sequence[Mapping[str, Any]],
+        *,
+        content: str | None = None,
+        finish_reason: str = "tool_calls",
     ) -> None:
         """Queue an answer that calls tools.
 
@@ -213,6 +217,8 @@ class FakePathors:
                 "id": optional}``. A string `arguments` is sent as is, so
                 invalid JSON can be scripted on purpose.
             content: Text to send along with the calls.
+            finish_reason: The finish reason to report (``"length"``: an answer
+                cut off mid-call).
         """
         scripted = []
         for call in calls:
@@ -224,7 +230,9 @@ class FakePathors:
                     name=call["name"], arguments=arguments, id=call.get("id") or self._call_id()
                 )
             )
-        self._script.append(Reply(content=content, tool_calls=tuple(scripted)))
+        self._script.append(
+            Reply(content=content, tool_calls=tuple(scripted), finish_reason=finish_reason)
+        )
 
     def fail_next(
         self,
