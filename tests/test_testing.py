@@ -453,14 +453,18 @@ def test_transcripts_with_every_call_answered_pass(messages):
         ),
         (
             [user("hi"), assistant_calling("a", "b"), tool_answer("a"), tool_answer("a")],
-            "Invalid parameter: 'tool_call_id' of 'a' has already been answered by an earlier "
-            "'tool' message; send one response per tool call.",
+            (
+                "Invalid parameter: 'tool_call_id' of 'a' has already been answered by an earlier "
+                "'tool' message; send one response per tool call."
+            ),
             "messages[3].tool_call_id",
         ),
         (
             [user("hi"), assistant_calling("a"), tool_answer("zzz")],
-            "Invalid parameter: 'tool_call_id' of 'zzz' not found in 'tool_calls' of previous "
-            "message.",
+            (
+                "Invalid parameter: 'tool_call_id' of 'zzz' not found in 'tool_calls' of previous "
+                "message."
+            ),
             "messages[2].tool_call_id",
         ),
     ],
