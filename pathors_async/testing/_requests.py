@@ -43,11 +43,6 @@ class Session:
             return list(messages)
         return [*known, *messages]
 
-    def merge(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Take a request's messages into the history, and return the history."""
-        self.messages = self.merged(messages)
-        return self.messages
-
 
 class BadRequest(Exception):  # noqa: N818 - internal control flow, not an error for users
     """A request body the service would refuse with 400; `field` says where."""
