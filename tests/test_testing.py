@@ -509,3 +509,26 @@ async def test_server_history_is_checked_as_a_whole(client, fake):
         await client.chat.completions.create(
             messages=[tool_answer("call_a")], session_id=first.session_id
         )
+
+
+async def test_a_client_gone_before_its_stream_starts_is_no_server_error(fake, caplog):
+    fake.stall_next()
+    _, writer = await asyncio.open_connection("127.0.0.1", fake.port)
+    body = json.dumps({"messages": [user("hi")], "stream": True}).encode()
+    writer.write(
+        f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {fake.api_key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    await writer.drain()
+    await fake.wait_for_requests(1)
+    writer.transport.abort()  # the client goes away while its request is stalled
+    [handler] = fake._runner.server.connections
+    for _ in range(10_000):  # until the server has seen the connection go (no timing)
+        if handler.transport is None:
+            break
+        await asyncio.sleep(0)
+    assert handler.transport is None
+    fake.release()
+    await fake.close()  # waits for the handler to finish writing to nobody
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
