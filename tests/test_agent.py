@@ -27,7 +27,7 @@ from pathors_async import (
     Usage,
 )
 from pathors_async._run import CANCELLED_TEXT
-from pathors_async._run import sum_usage as _sum_usage
+from pathors_async._state import sum_usage as _sum_usage
 from pathors_async.testing._responder import SCRIPTED
 
 

@@ -6,7 +6,7 @@ import threading
 import anyio
 import pytest
 
-from pathors_async import Agent, ToolFailure, ToolRegistry, TurnFinished
+from pathors_async import Agent, ToolCallStarted, ToolFailure, ToolRegistry, TurnFinished
 from pathors_async.testing._responder import SCRIPTED
 
 
@@ -213,6 +213,28 @@ async def test_an_on_event_hook_that_raises_leaves_the_conversation_free(
     with pytest.raises(ConnectionError):
         await conversation.send("again")
     assert roles(conversation.messages) == ["user", "assistant", "user", "assistant"]
+    with pytest.raises(ConnectionError):
+        await stream_all(conversation.stream("streamed"))
+    assert roles(conversation.messages)[-2:] == ["user", "assistant"]
+    assert len(conversation.messages) == 6
+
+
+async def stream_all(run):
+    async with run:
+        return [event async for event in run]
+
+
+async def test_an_on_event_hook_that_raises_mid_tools_answers_the_calls(client, fake, hanging):
+    def hook(event):
+        if isinstance(event, ToolCallStarted):
+            raise ConnectionError("metrics backend down")
+
+    conversation = Agent(client, tools=hanging.tools, on_event=hook).conversation()
+    script_both(fake)
+    with pytest.raises(ConnectionError):
+        await stream_all(conversation.stream("go"))
+    assert roles(conversation.messages) == ["user", "assistant", "tool", "tool"]
+    assert_valid(conversation.messages)
 
 
 async def test_to_dict_during_a_run_saves_the_last_consistent_state(client, fake, hanging):
