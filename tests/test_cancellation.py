@@ -7,6 +7,7 @@ import anyio
 import pytest
 
 from pathors_async import Agent, ToolCallStarted, ToolFailure, ToolRegistry, TurnFinished
+from pathors_async.testing import Reply, ScriptedToolCall
 from pathors_async.testing._responder import SCRIPTED
 
 
@@ -250,3 +251,33 @@ async def test_to_dict_during_a_run_saves_the_last_consistent_state(client, fake
         await task
     assert [m["role"] for m in saved["messages"]] == ["user", "assistant", "user"]
     assert roles(snapshot) == ["user", "assistant", "user"]
+
+
+async def test_a_turn_cut_mid_request_continues_in_full_history_mode(client, fake, hanging):
+    # The service answered (and kept) a turn the client never received: with
+    # history="full" the next request carries the client's transcript, which wins.
+    asked, gate, answered = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def responder(request):
+        text = request.messages[-1]["content"]
+        if text != "lost":
+            return f"re: {text}"
+        asked.set()
+        await gate.wait()
+        answered.set()  # the emulator keeps the reply in the same step
+        return Reply(tool_calls=(ScriptedToolCall(name="hang_sync", arguments="{}", id="c1"),))
+
+    fake.responder = responder
+    conversation = Agent(client, tools=hanging.tools).conversation(session_id="s-cut")
+    await conversation.send("hello")
+    task = asyncio.create_task(conversation.send("lost"))
+    await asked.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    gate.set()
+    await answered.wait()
+    assert (await conversation.send("still there?")).output == "re: still there?"
+    assert roles(conversation.messages) == ["user", "assistant", "user", "user", "assistant"]
+    server = [m["content"] for m in fake.sessions["s-cut"].messages if m["role"] == "user"]
+    assert server == ["hello", "lost", "still there?"]

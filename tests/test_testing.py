@@ -8,7 +8,7 @@ import pytest
 
 from pathors_async import APIConnectionError, BadRequestError, Message
 from pathors_async.testing import ChatRequest, FakePathors, Reply, ScriptedToolCall
-from pathors_async.testing._requests import BadRequest, check_tool_answers
+from pathors_async.testing._requests import BadRequest, Session, check_tool_answers
 from pathors_async.testing._responder import SCRIPTED, arguments_for, best_tool, default_reply
 from pathors_async.testing._streaming import reply_chunks
 
@@ -532,3 +532,16 @@ async def test_a_client_gone_before_its_stream_starts_is_no_server_error(fake, c
     fake.release()
     await fake.close()  # waits for the handler to finish writing to nobody
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+def test_which_requests_replace_the_session_history():
+    session = Session(messages=[user("hi"), {"role": "assistant", "content": "a"}])
+    # The full transcript, longer: replaces.
+    full = [user("hi"), {"role": "assistant", "content": "a"}, user("more")]
+    assert session.merged(full) == full
+    # A full transcript that left out a turn the client never received: replaces.
+    assert session.merged([user("hi"), user("again")]) == [user("hi"), user("again")]
+    # Only the new messages: extends, even when one repeats the first message.
+    assert session.merged([user("hi")]) == [*session.messages, user("hi")]
+    assert session.merged([user("x"), user("y")]) == [*session.messages, user("x"), user("y")]
+    assert Session().merged([user("x")]) == [user("x")]

@@ -32,13 +32,18 @@ class Session:
     def merged(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The history a request's messages would make (the session is not changed).
 
-        A request that starts with the whole history (the "send the full
-        transcript" style) replaces it; any other (the "send only the new
-        messages" style) extends it.
+        A request that carries a whole transcript (the "send the full
+        transcript" style) replaces the history: it starts with the history,
+        or it starts with the same first message and has more (a transcript
+        that left out a turn the client never received). Any other request
+        (the "send only the new messages" style) extends the history.
         """
         known = self.messages
-        if len(messages) >= len(known) and all(
-            message_key(old) == message_key(new) for old, new in zip(known, messages, strict=False)
+        if not known:
+            return list(messages)
+        keys = [message_key(new) for new in messages]
+        if keys[: len(known)] == [message_key(old) for old in known] or (
+            len(messages) > 1 and keys[0] == message_key(known[0])
         ):
             return list(messages)
         return [*known, *messages]
