@@ -22,6 +22,8 @@ from pathors_async import Agent, Conversation, TextDelta, ToolCallStarted, ToolR
 from pathors_async._run import CANCELLED_TEXT
 from pathors_async.testing._responder import SCRIPTED
 
+from .test_readme import BLOCKS
+
 
 def make_tools(started, release):
     tools = ToolRegistry()
@@ -155,3 +157,29 @@ async def test_a_browser_leaving_mid_tool_leaves_a_transcript_the_service_accept
     finally:
         release.set()
         tools.close()
+
+
+async def test_the_readme_fastapi_example_runs_as_written(fake, retries, monkeypatch):
+    [block] = [b for b in BLOCKS if "app = FastAPI(lifespan=lifespan)" in b]
+    namespace = {}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    monkeypatch.setenv("PATHORS_API_KEY", fake.api_key)
+    monkeypatch.setenv("PATHORS_PROJECT_ID", fake.project_id)
+    monkeypatch.setenv("PATHORS_BASE_URL", fake.url)
+    async with serve(namespace["app"]) as url, aiohttp.ClientSession() as http:
+        for message in ("What's the weather in Oslo?", "thanks"):
+            async with http.post(f"{url}/chat/ada", params={"message": message}) as response:
+                assert response.status == 200
+                text = await response.text()
+    data = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
+    assert "".join(data) == f"{SCRIPTED} You said: thanks"
+    saved = namespace["saved"]["ada"]
+    assert [m["role"] for m in saved["messages"]] == [
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+        "assistant",
+    ]
+    assert saved["messages"][2]["content"] == "22°C and sunny in Oslo"
