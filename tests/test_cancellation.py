@@ -6,7 +6,14 @@ import threading
 import anyio
 import pytest
 
-from pathors_async import Agent, ToolCallStarted, ToolFailure, ToolRegistry, TurnFinished
+from pathors_async import (
+    Agent,
+    TextDelta,
+    ToolCallStarted,
+    ToolFailure,
+    ToolRegistry,
+    TurnFinished,
+)
 from pathors_async.testing import Reply, ScriptedToolCall
 from pathors_async.testing._responder import SCRIPTED
 
@@ -281,3 +288,24 @@ async def test_a_turn_cut_mid_request_continues_in_full_history_mode(client, fak
     assert roles(conversation.messages) == ["user", "assistant", "user", "user", "assistant"]
     server = [m["content"] for m in fake.sessions["s-cut"].messages if m["role"] == "user"]
     assert server == ["hello", "lost", "still there?"]
+
+
+async def test_an_anyio_cancel_scope_mid_stream_closes_it(client, fake):
+    fake.stall_stream_next(after=2)
+    conversation = Agent(client).conversation()
+    streaming = asyncio.Event()
+
+    async def talk():
+        async with conversation.stream("hello there") as run:
+            async for event in run:
+                if isinstance(event, TextDelta):
+                    streaming.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(talk)
+        await streaming.wait()
+        group.cancel_scope.cancel()
+    assert len(client._http.connector._acquired) == 0  # the stream's connection is released
+    assert roles(conversation.messages) == ["user"]
+    fake.release()
+    assert (await conversation.send("again")).output == f"{SCRIPTED} You said: again"
