@@ -534,3 +534,27 @@ async def test_a_streamed_run_closed_before_it_starts_never_starts(agent, fake):
         _ = run.result
     assert conversation.messages == []
     assert fake.requests == []
+
+
+async def test_the_registrys_max_concurrency_limits_a_rounds_calls(client, fake):
+    tools = ToolRegistry(max_concurrency=2, timeout=10)
+    running, most = [0], [0]
+    pair = asyncio.Event()
+
+    @tools.tool
+    async def step(n: int) -> str:
+        """Take one step."""
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        if running[0] == 2:
+            pair.set()  # two run at once: both may finish
+        await pair.wait()
+        await asyncio.sleep(0)  # let any other started call run up to here
+        running[0] -= 1
+        return str(n)
+
+    fake.reply_tool_calls([{"name": "step", "arguments": {"n": n}} for n in range(4)])
+    fake.reply("done")
+    result = await Agent(client, tools=tools).run("go")
+    assert [m.content for m in result.messages if m.role == "tool"] == ["0", "1", "2", "3"]
+    assert most[0] == 2
