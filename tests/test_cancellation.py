@@ -309,3 +309,25 @@ async def test_an_anyio_cancel_scope_mid_stream_closes_it(client, fake):
     assert roles(conversation.messages) == ["user"]
     fake.release()
     assert (await conversation.send("again")).output == f"{SCRIPTED} You said: again"
+
+
+async def test_an_anyio_cancel_scope_around_run_stream(client, fake, hanging):
+    agent = Agent(client, tools=hanging.tools)
+    script_both(fake)
+    runs = []
+
+    async def consume():
+        async with agent.run_stream("go") as run:
+            runs.append(run)
+            async for _ in run:
+                pass
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(consume)
+        await hanging.started.wait()
+        group.cancel_scope.cancel()
+    transcript = runs[0].messages
+    assert roles(transcript) == ["user", "assistant", "tool", "tool"]
+    assert_valid(transcript)
+    more = await agent.run([*transcript, {"role": "user", "content": "next"}])
+    assert more.output == f"{SCRIPTED} You said: next"
