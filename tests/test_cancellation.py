@@ -1,6 +1,7 @@
 """Cancellation never leaves a tool call unanswered: asyncio, asyncio.timeout, anyio scopes."""
 
 import asyncio
+import sys
 import threading
 
 import anyio
@@ -107,6 +108,7 @@ async def test_an_anyio_cancel_scope_leaves_every_call_answered(client, fake, ha
     await check_cancelled_then_continue(conversation, fake)
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout is new in Python 3.11")
 @pytest.mark.parametrize("streamed", [False, True])
 async def test_asyncio_timeout_leaves_every_call_answered(client, fake, hanging, streamed):
     conversation = Agent(client, tools=hanging.tools).conversation()
