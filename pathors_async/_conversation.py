@@ -13,7 +13,15 @@ from typing import Any, Final
 from ._converter import to_messages, unstructure_messages
 from ._ids import check_session_id
 from ._models import Message
-from ._run import AgentRun, HasRunSettings, HistoryMode, RunResult, RunState, drive
+from ._run import (
+    AgentRun,
+    HasRunSettings,
+    HistoryMode,
+    RunResult,
+    RunState,
+    answer_unanswered,
+    drive,
+)
 
 __all__ = ["Conversation", "HistoryMode"]
 
@@ -195,6 +203,10 @@ class Conversation:
             data: What `to_dict` returned (e.g. after a round trip through JSON).
             agent: The agent that will answer.
 
+        Tool calls left unanswered in the data (saved by a version before the
+        cancellation fix) are answered `ToolFailure.CANCELLED`, so the
+        conversation can go on.
+
         Returns:
             The conversation.
 
@@ -217,6 +229,7 @@ class Conversation:
             raise ValueError(
                 f"server_known must be an int from 0 to {len(messages)}, got {known!r}"
             )
+        messages, known = answer_unanswered(messages, known)
         return cls(
             agent,
             session_id=data.get("session_id"),

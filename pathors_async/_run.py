@@ -50,6 +50,7 @@ __all__ = [
     "RunResult",
     "RunSettings",
     "RunState",
+    "answer_unanswered",
     "drive",
     "new_state",
     "run_loop",
@@ -270,6 +271,38 @@ def unanswered(call: ToolCall, text: str) -> ToolResult:
         content=text,
         failure=ToolFailure.CANCELLED,
     )
+
+
+def answer_unanswered(messages: Sequence[Message], known: int) -> tuple[list[Message], int]:
+    """Answer "cancelled" every tool call in `messages` that has no answer (pure).
+
+    Each missing answer goes right after the call's run of ``tool`` messages,
+    so a transcript saved with unanswered calls (by a version before the
+    cancellation fix) can be continued.
+
+    Args:
+        messages: The transcript.
+        known: How many of `messages` the service has seen (``"server"`` history).
+
+    Returns:
+        The transcript with every call answered, and `known` counted in it.
+    """
+    repaired: list[Message] = []
+    waiting: list[ToolCall] = []
+    new_known = known
+    for position, message in enumerate([*messages, None]):
+        if (message is None or message.role != "tool") and waiting:
+            repaired.extend(unanswered(call, CANCELLED_TEXT) for call in waiting)
+            new_known += len(waiting) if position < known else 0
+            waiting = []
+        if message is None:
+            break
+        if message.role == "tool":
+            waiting = [call for call in waiting if call.id != message.tool_call_id]
+        elif message.role == "assistant" and message.tool_calls:
+            waiting = list(message.tool_calls)
+        repaired.append(message)
+    return repaired, new_known
 
 
 def _stop_at_max_turns(settings: RunSettings, state: RunState) -> None:

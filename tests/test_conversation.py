@@ -277,3 +277,33 @@ async def test_a_bad_message_is_refused_before_anything_changes(agent, message, 
         await conversation.send(message)
     assert conversation.messages == []
     assert (await conversation.send("hi")).output == f"{SCRIPTED} You said: hi"
+
+
+async def test_a_transcript_saved_with_unanswered_calls_is_repaired_on_load(agent, fake):
+    # Saved by an older version after a disconnect: the last tool call has no answer.
+    data = {
+        "format": "pathors_async.conversation",
+        "version": 1,
+        "session_id": None,
+        "messages": [
+            {"role": "user", "content": "weather?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_9",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": "{}"},
+                    }
+                ],
+            },
+        ],
+    }
+    conversation = Conversation.from_dict(data, agent=agent)
+    assert roles(conversation.messages) == ["user", "assistant", "tool"]
+    answer = conversation.messages[-1]
+    assert (answer.tool_call_id, answer.name) == ("call_9", "get_weather")
+    assert answer.content.startswith("The tool call was cancelled")
+    result = await conversation.send("hello?")
+    assert result.output == f"{SCRIPTED} You said: hello?"
