@@ -290,18 +290,17 @@ def answer_unanswered(messages: Sequence[Message], known: int) -> tuple[list[Mes
     repaired: list[Message] = []
     waiting: list[ToolCall] = []
     new_known = known
-    for position, message in enumerate([*messages, None]):
-        if (message is None or message.role != "tool") and waiting:
+    for position, message in enumerate(messages):
+        if message.role != "tool" and waiting:
             repaired.extend(unanswered(call, CANCELLED_TEXT) for call in waiting)
             new_known += len(waiting) if position < known else 0
             waiting = []
-        if message is None:
-            break
         if message.role == "tool":
             waiting = [call for call in waiting if call.id != message.tool_call_id]
         elif message.role == "assistant" and message.tool_calls:
             waiting = list(message.tool_calls)
         repaired.append(message)
+    repaired.extend(unanswered(call, CANCELLED_TEXT) for call in waiting)  # new to the service
     return repaired, new_known
 
 
