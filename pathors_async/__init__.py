@@ -4,16 +4,7 @@ Everything public is importable from here; the modules with a leading
 underscore are private. The local emulator lives in `pathors_async.testing`.
 """
 
-from ._agent import (
-    Agent,
-    AgentEvent,
-    AgentRun,
-    RunResult,
-    TextDelta,
-    ToolCallFinished,
-    ToolCallStarted,
-    TurnFinished,
-)
+from ._agent import Agent
 from ._client import AsyncPathors
 from ._config import ResponseLimits, RetryPolicy, Timeout
 from ._conversation import Conversation, HistoryMode
@@ -38,6 +29,7 @@ from ._errors import (
     ToolExecutionError,
     ToolNotFoundError,
 )
+from ._events import AgentEvent, TextDelta, ToolCallFinished, ToolCallStarted, TurnFinished
 from ._models import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -56,6 +48,7 @@ from ._models import (
     Usage,
 )
 from ._registry import ToolRegistry
+from ._run import AgentRun, RunResult
 from ._stream import ChatCompletionStream
 from ._tools import Tool, ToolContext, ToolDecorator, tool
 from ._version import __version__

@@ -8,27 +8,47 @@ and can keep it between HTTP requests: `to_dict` gives plain JSON-safe data and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+from typing import Any, Final
 
-from ._agent import AgentRun, RunState
 from ._converter import to_messages, unstructure_messages
+from ._ids import check_session_id
 from ._models import Message
-from ._resources import check_session_id
-
-if TYPE_CHECKING:
-    from ._agent import Agent, RunResult
+from ._run import (
+    AgentRun,
+    HasRunSettings,
+    HistoryMode,
+    RunResult,
+    RunState,
+    answer_unanswered,
+    drive,
+)
 
 __all__ = ["Conversation", "HistoryMode"]
-
-#: ``"full"`` sends the whole transcript each turn; ``"server"`` only the new messages.
-HistoryMode: TypeAlias = Literal["full", "server"]
 
 FORMAT: Final = "pathors_async.conversation"
 VERSION: Final = 1
 
 
+def _user_message(message: object) -> Message:
+    """The user's next message as a `Message` (a dict is checked and converted)."""
+    if isinstance(message, str):
+        return Message(role="user", content=message)
+    if isinstance(message, Message):
+        return message
+    if isinstance(message, Mapping):
+        return to_messages([message])[0]
+    raise TypeError(
+        "send() takes the user's text, a Message or a message dict such as "
+        f"{{'role': 'user', 'content': 'Hi'}}, not {type(message).__name__}"
+    )
+
+
 class Conversation:
     """One end user's conversation: the transcript and the session, across their messages.
+
+    While a message is being answered, `messages` and `to_dict` show the last
+    consistent state (every tool call in it answered); the run's result is
+    taken in when it ends, however it ends.
 
     Args:
         agent: The `Agent` that answers.
@@ -37,6 +57,8 @@ class Conversation:
             own example does); ``"server"`` sends only the new messages and relies
             on the session's memory on the service.
         messages: The transcript so far.
+        server_known: How many of `messages` the service has seen (``"server"``
+            history; default: all).
 
     Raises:
         ValueError: An unknown history mode or an invalid session id.
@@ -44,7 +66,7 @@ class Conversation:
 
     def __init__(
         self,
-        agent: Agent,
+        agent: HasRunSettings,
         *,
         session_id: str | None = None,
         history: HistoryMode = "full",
@@ -58,29 +80,37 @@ class Conversation:
         self._messages: list[Message] = list(messages or [])
         self._session_id = check_session_id(session_id)
         self._server_known = len(self._messages) if server_known is None else server_known
-        self._running = False
+        self._run: RunState | None = None
 
     def __repr__(self) -> str:
         return (
-            f"Conversation(session_id={self._session_id!r}, messages={len(self._messages)}, "
+            f"Conversation(session_id={self.session_id!r}, messages={len(self._current())}, "
             f"history={self.history!r})"
         )
+
+    def _current(self) -> list[Message]:
+        return self._run.transcript if self._run is not None else self._messages
 
     @property
     def messages(self) -> list[Message]:
         """The transcript (a copy): every message sent and received, tool messages included."""
-        return list(self._messages)
+        return list(self._current())
 
     @property
     def session_id(self) -> str | None:
         """The session id, once the service has given one."""
-        return self._session_id
+        return self._run.session_id if self._run is not None else self._session_id
 
-    async def send(self, message: str | Message, *, deps: Any = None) -> RunResult:  # noqa: ANN401
+    async def send(
+        self,
+        message: str | Message | Mapping[str, Any],
+        *,
+        deps: Any = None,  # noqa: ANN401 - the caller's own type
+    ) -> RunResult:
         """Send the user's next message and run the agent until it answers.
 
         Args:
-            message: The user's text, or a `Message`.
+            message: The user's text, a `Message`, or a message dict.
             deps: Handed to tools through `ToolContext.deps`.
 
         Returns:
@@ -88,15 +118,25 @@ class Conversation:
 
         Raises:
             RuntimeError: Another send on this conversation is under way.
+            TypeError, ValueError: `message` is not a valid message.
             APIError: A request failed; the transcript keeps what happened
                 (see `resume`).
             MaxTurnsExceeded: As for `Agent.run`.
         """
-        return await self.agent.drive(self._start(message, deps, streaming=False))
+        return await drive(self.agent.settings, self._start(message, deps, streaming=False))
 
-    def stream(self, message: str | Message, *, deps: Any = None) -> AgentRun:  # noqa: ANN401
-        """Like `send`, streamed: ``async with conv.stream("hi") as run:`` then iterate ``run``."""
-        return AgentRun(self.agent, self._start(message, deps, streaming=True))
+    def stream(
+        self,
+        message: str | Message | Mapping[str, Any],
+        *,
+        deps: Any = None,  # noqa: ANN401
+    ) -> AgentRun:
+        """Like `send`, streamed: ``async with conv.stream("hi") as run:`` then iterate ``run``.
+
+        Nothing happens until the block is entered: a stream never entered
+        leaves the conversation as it was.
+        """
+        return AgentRun(self.agent.settings, lambda: self._start(message, deps, streaming=True))
 
     async def resume(self, *, deps: Any = None) -> RunResult:  # noqa: ANN401
         """Run the agent again on the transcript as it is (after a failed send).
@@ -104,63 +144,68 @@ class Conversation:
         Returns:
             The run's result.
         """
-        return await self.agent.drive(self._start(None, deps, streaming=False))
+        return await drive(self.agent.settings, self._start(None, deps, streaming=False))
 
-    def _start(self, message: str | Message | None, deps: Any, *, streaming: bool) -> RunState:  # noqa: ANN401
-        if self._running:
+    def _start(self, message: object, deps: Any, *, streaming: bool) -> RunState:  # noqa: ANN401
+        if self._run is not None:
             raise RuntimeError(
                 "this conversation is already answering a message; "
                 "send the next one after it finishes"
             )
-        start = len(self._messages)
-        if message is not None:
-            self._messages.append(
-                Message(role="user", content=message) if isinstance(message, str) else message
-            )
-        elif not self._messages:
+        new = [] if message is None else [_user_message(message)]
+        if not new and not self._messages:
             raise ValueError("nothing to resume: the conversation has no messages yet")
-        self._running = True
         state = RunState(
-            transcript=self._messages,  # shared: the run extends the conversation's own list
+            transcript=[*self._messages, *new],  # the run's own copy, taken back at the end
             session_id=self._session_id,
             deps=deps,
             history=self.history,
             server_known=self._server_known,
             streaming=streaming,
-            input_count=start,
+            input_count=len(self._messages),
+            on_end=self._end,
         )
-        state.on_end = lambda: self._end(state)
+        self._run = state
         return state
 
     def _end(self, state: RunState) -> None:
+        self._messages = list(state.transcript)
         self._session_id = state.session_id
         self._server_known = state.server_known
-        self._running = False
+        self._run = None
 
     # ------------------------------------------------------------ persistence
 
     def to_dict(self) -> dict[str, Any]:
         """Return the conversation as plain JSON-safe data (with a format version).
 
+        During a run it saves the last consistent state: never an assistant
+        message whose tool calls are not all answered.
+
         Returns:
             A dict of strings, numbers, lists and dicts; `from_dict` restores it.
         """
+        run = self._run
         return {
             "format": FORMAT,
             "version": VERSION,
-            "session_id": self._session_id,
+            "session_id": self.session_id,
             "history": self.history,
-            "server_known": self._server_known,
-            "messages": unstructure_messages(self._messages),
+            "server_known": run.server_known if run is not None else self._server_known,
+            "messages": unstructure_messages(self._current()),
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | object, *, agent: Agent) -> Conversation:
+    def from_dict(cls, data: Mapping[str, Any] | object, *, agent: HasRunSettings) -> Conversation:
         """Restore a conversation saved with `to_dict`.
 
         Args:
             data: What `to_dict` returned (e.g. after a round trip through JSON).
             agent: The agent that will answer.
+
+        Tool calls left unanswered in the data (saved by a version before the
+        cancellation fix) are answered `ToolFailure.CANCELLED`, so the
+        conversation can go on.
 
         Returns:
             The conversation.
@@ -184,6 +229,7 @@ class Conversation:
             raise ValueError(
                 f"server_known must be an int from 0 to {len(messages)}, got {known!r}"
             )
+        messages, known = answer_unanswered(messages, known)
         return cls(
             agent,
             session_id=data.get("session_id"),

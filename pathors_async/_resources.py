@@ -6,9 +6,8 @@ models; the `Transport` does the sending.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -21,6 +20,7 @@ from ._converter import (
     unstructure_messages,
 )
 from ._errors import APIError, clip_body
+from ._ids import check_session_id
 from ._models import ChatCompletion, Message, SessionCreated, SessionEnded, SessionState
 from ._stream import ByteSource, ChatCompletionStream
 from ._transport import Request, Response, Transport
@@ -31,44 +31,10 @@ __all__ = [
     "Sessions",
     "Settings",
     "ToolSource",
-    "check_session_id",
     "tools_payload",
 ]
 
 ModelT = TypeVar("ModelT")
-
-_CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def check_session_id(session_id: object) -> str | None:
-    """Check a session id before it goes into the ``X-Session-ID`` header.
-
-    Args:
-        session_id: The id, or None for none.
-
-    Returns:
-        The id, unchanged.
-
-    Raises:
-        TypeError: It is not a string.
-        ValueError: It is empty, has control characters (CR, LF…) or
-            surrounding whitespace, which a header cannot carry intact.
-    """
-    if session_id is None:
-        return None
-    if not isinstance(session_id, str):
-        raise TypeError(f"session_id must be a string, not {type(session_id).__name__}")
-    if not session_id or session_id != session_id.strip():
-        raise ValueError(
-            f"session_id {session_id!r} is empty or has surrounding whitespace; "
-            "pass the id the service returned, or None to start a new session"
-        )
-    if _CONTROL_CHARACTERS.search(session_id):
-        raise ValueError(
-            f"session_id {session_id!r} contains control characters (CR, LF, NUL…), "
-            "which cannot go into the X-Session-ID header"
-        )
-    return session_id
 
 
 class ToolSource(Protocol):

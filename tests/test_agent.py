@@ -2,8 +2,10 @@
 
 import asyncio
 import json
+import re
 from typing import Literal
 
+import attrs
 import pytest
 
 from pathors_async import (
@@ -24,7 +26,8 @@ from pathors_async import (
     TurnFinished,
     Usage,
 )
-from pathors_async._agent import CANCELLED_TEXT, _sum_usage
+from pathors_async._run import CANCELLED_TEXT
+from pathors_async._state import sum_usage as _sum_usage
 from pathors_async.testing._responder import SCRIPTED
 
 
@@ -328,8 +331,48 @@ def test_options_are_checked(client):
         Agent(client, max_turns=0)
     with pytest.raises(ValueError, match="on_max_turns must be 'raise' or 'return'"):
         Agent(client, on_max_turns="ignore")
-    with pytest.raises(TypeError, match="tools must be a ToolRegistry, not list"):
-        Agent(client, tools=[])
+    with pytest.raises(TypeError, match="tools must be a ToolRegistry, not str"):
+        Agent(client, tools="get_time")
+
+
+def test_a_list_of_functions_gets_a_hint(client):
+    def get_time(city: str) -> str:
+        """Get the local time in a city."""
+        return city
+
+    def get_weather(city: str) -> str:
+        """Get the weather in a city."""
+        return city
+
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "tools must be a ToolRegistry, not a list; to give the agent plain functions, "
+            "register them: Agent(client, tools=ToolRegistry([get_time, get_weather]))"
+        ),
+    ):
+        Agent(client, tools=[get_time, get_weather])
+    with pytest.raises(TypeError, match=re.escape("ToolRegistry([fn])")):
+        Agent(client, tools=())
+    assert Agent(client, tools=ToolRegistry([get_time, get_weather])).tools.names == [
+        "get_time",
+        "get_weather",
+    ]
+
+
+def test_the_settings_are_frozen_and_shared(client, tools):
+    agent = Agent(client, tools=tools, instructions="Be brief.", max_turns=3)
+    settings = agent.settings
+    assert (settings.client, settings.tools, settings.instructions) == (client, tools, "Be brief.")
+    assert (agent.max_turns, agent.on_max_turns, agent.on_event, agent.extra_body) == (
+        3,
+        "raise",
+        None,
+        None,
+    )
+    assert agent.client is client
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        settings.max_turns = 5
     assert repr(Agent(client)) == "Agent(tools=[], max_turns=10)"
 
 
@@ -472,3 +515,46 @@ async def test_breaking_out_before_the_tools_start_answers_them_as_cancelled(age
                 break
     assert_valid(run.messages)
     assert run.messages[-1].failure is ToolFailure.CANCELLED
+
+
+async def test_a_message_or_a_message_dict_as_input(agent, fake):
+    assert (await agent.run(Message(role="user", content="a"))).output == f"{SCRIPTED} You said: a"
+    result = await agent.run({"role": "user", "content": "b"})
+    assert result.messages[0] == Message(role="user", content="b")
+    assert agent.instructions is None
+
+
+async def test_a_streamed_run_closed_before_it_starts_never_starts(agent, fake):
+    conversation = agent.conversation()
+    run = conversation.stream("never sent")
+    await run.aclose()
+    assert [event async for event in run] == []
+    assert (run.messages, run.session_id) == ([], None)
+    with pytest.raises(RuntimeError, match="the run has not finished"):
+        _ = run.result
+    assert conversation.messages == []
+    assert fake.requests == []
+
+
+async def test_the_registrys_max_concurrency_limits_a_rounds_calls(client, fake):
+    tools = ToolRegistry(max_concurrency=2, timeout=10)
+    running, most = [0], [0]
+    pair = asyncio.Event()
+
+    @tools.tool
+    async def step(n: int) -> str:
+        """Take one step."""
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        if running[0] == 2:
+            pair.set()  # two run at once: both may finish
+        await pair.wait()
+        await asyncio.sleep(0)  # let any other started call run up to here
+        running[0] -= 1
+        return str(n)
+
+    fake.reply_tool_calls([{"name": "step", "arguments": {"n": n}} for n in range(4)])
+    fake.reply("done")
+    result = await Agent(client, tools=tools).run("go")
+    assert [m.content for m in result.messages if m.role == "tool"] == ["0", "1", "2", "3"]
+    assert most[0] == 2

@@ -249,3 +249,61 @@ async def test_five_hundred_conversations_at_once_stay_apart(fake, tools, retrie
         assert all(city in (m.content or "") or m.tool_calls for m in transcript)
         assert fake.sessions[conversation.session_id].messages[-1]["content"].endswith(city)
     assert len(fake.requests) == 1500
+
+
+# ------------------------------------------------------------------ what send() takes
+
+
+async def test_a_message_dict_is_converted_and_the_conversation_can_be_saved(agent, fake):
+    conversation = agent.conversation()
+    result = await conversation.send({"role": "user", "content": "hello"})
+    assert result.output == f"{SCRIPTED} You said: hello"
+    assert conversation.messages[0] == Message(role="user", content="hello")
+    saved = json.loads(json.dumps(conversation.to_dict()))
+    assert saved["messages"][0] == {"role": "user", "content": "hello"}
+    assert Conversation.from_dict(saved, agent=agent).messages == conversation.messages
+
+
+@pytest.mark.parametrize(
+    ("message", "error", "text"),
+    [
+        ({"role": "bot", "content": "x"}, ValueError, "messages\\[0\\]"),
+        (42, TypeError, "send\\(\\) takes the user's text, a Message or a message dict"),
+    ],
+)
+async def test_a_bad_message_is_refused_before_anything_changes(agent, message, error, text):
+    conversation = agent.conversation()
+    with pytest.raises(error, match=text):
+        await conversation.send(message)
+    assert conversation.messages == []
+    assert (await conversation.send("hi")).output == f"{SCRIPTED} You said: hi"
+
+
+async def test_a_transcript_saved_with_unanswered_calls_is_repaired_on_load(agent, fake):
+    # Saved by an older version after a disconnect: the last tool call has no answer.
+    data = {
+        "format": "pathors_async.conversation",
+        "version": 1,
+        "session_id": None,
+        "messages": [
+            {"role": "user", "content": "weather?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_9",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": "{}"},
+                    }
+                ],
+            },
+        ],
+    }
+    conversation = Conversation.from_dict(data, agent=agent)
+    assert roles(conversation.messages) == ["user", "assistant", "tool"]
+    answer = conversation.messages[-1]
+    assert (answer.tool_call_id, answer.name) == ("call_9", "get_weather")
+    assert answer.content.startswith("The tool call was cancelled")
+    result = await conversation.send("hello?")
+    assert result.output == f"{SCRIPTED} You said: hello?"

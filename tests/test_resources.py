@@ -11,7 +11,8 @@ from pathors_async import (
     SessionCreated,
     SessionEnded,
 )
-from pathors_async._resources import chat_body, check_session_id, tools_payload
+from pathors_async._ids import check_session_id
+from pathors_async._resources import chat_body, tools_payload
 
 WEATHER = {
     "type": "function",

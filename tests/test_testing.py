@@ -6,8 +6,9 @@ import json
 import aiohttp
 import pytest
 
-from pathors_async import APIConnectionError, Message
+from pathors_async import APIConnectionError, BadRequestError, Message
 from pathors_async.testing import ChatRequest, FakePathors, Reply, ScriptedToolCall
+from pathors_async.testing._requests import BadRequest, Session, check_tool_answers
 from pathors_async.testing._responder import SCRIPTED, arguments_for, best_tool, default_reply
 from pathors_async.testing._streaming import reply_chunks
 
@@ -384,3 +385,163 @@ async def test_the_plugin_works_in_a_users_project(pytester):
         "--asyncio-mode=auto", "-o", "asyncio_default_fixture_loop_scope=function", "-W", "error"
     )
     result.assert_outcomes(passed=1)
+
+
+# ------------------------------------------------------------------ strict about tool answers
+
+
+def assistant_calling(*ids):
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": i, "type": "function", "function": {"name": "f", "arguments": "{}"}} for i in ids
+        ],
+    }
+
+
+def tool_answer(call_id):
+    return {"role": "tool", "tool_call_id": call_id, "content": "ok"}
+
+
+UNANSWERED = (
+    "An assistant message with 'tool_calls' must be followed by tool messages responding to "
+    "each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+)
+ORPHAN = (
+    "Invalid parameter: messages with role 'tool' must be a response to a preceeding message "
+    "with 'tool_calls'."
+)
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [user("hi")],
+        [user("hi"), assistant_calling("a", "b"), tool_answer("b"), tool_answer("a")],
+        [user("hi"), assistant_calling("a"), tool_answer("a"), {"role": "assistant"}, user("x")],
+        [user("hi"), assistant_calling(), user("x")],  # an empty tool_calls list calls nothing
+    ],
+)
+def test_transcripts_with_every_call_answered_pass(messages):
+    check_tool_answers(messages)
+
+
+@pytest.mark.parametrize(
+    ("messages", "message", "field"),
+    [
+        (
+            [user("hi"), assistant_calling("call_x")],
+            UNANSWERED + "call_x",
+            "messages[1].tool_calls",
+        ),
+        (
+            [user("hi"), assistant_calling("a", "b"), tool_answer("a"), user("next")],
+            UNANSWERED + "b",
+            "messages[1].tool_calls",
+        ),
+        (
+            [user("hi"), assistant_calling("a", "b")],
+            UNANSWERED + "a, b",
+            "messages[1].tool_calls",
+        ),
+        ([user("hi"), tool_answer("a")], ORPHAN, "messages[1].role"),
+        (
+            [user("hi"), assistant_calling("a"), tool_answer("a"), user("x"), tool_answer("a")],
+            ORPHAN,
+            "messages[4].role",
+        ),
+        (
+            [user("hi"), assistant_calling("a", "b"), tool_answer("a"), tool_answer("a")],
+            (
+                "Invalid parameter: 'tool_call_id' of 'a' has already been answered by an earlier "
+                "'tool' message; send one response per tool call."
+            ),
+            "messages[3].tool_call_id",
+        ),
+        (
+            [user("hi"), assistant_calling("a"), tool_answer("zzz")],
+            (
+                "Invalid parameter: 'tool_call_id' of 'zzz' not found in 'tool_calls' of previous "
+                "message."
+            ),
+            "messages[2].tool_call_id",
+        ),
+    ],
+)
+def test_what_openai_refuses_is_refused(messages, message, field):
+    with pytest.raises(BadRequest) as info:
+        check_tool_answers(messages)
+    assert (info.value.message, info.value.field) == (message, field)
+
+
+async def test_an_unanswered_tool_call_gets_400_and_changes_no_history(fake):
+    status, body, headers = await raw_post(fake, CHAT, {"messages": [user("hi")]})
+    assert status == 200
+    session_id = headers["X-Session-ID"]
+    before = list(fake.sessions[session_id].messages)
+    status, body, _ = await raw_post(
+        fake,
+        CHAT,
+        {"messages": [*before, assistant_calling("call_x"), user("again")]},
+        headers={"X-Session-ID": session_id},
+    )
+    assert status == 400
+    field = f"messages[{len(before)}].tool_calls"
+    assert body == {"error": {"message": UNANSWERED + "call_x", "details": {"field": field}}}
+    assert fake.sessions[session_id].messages == before
+
+
+async def test_an_orphan_tool_message_through_the_client_is_a_bad_request(client, fake):
+    with pytest.raises(BadRequestError, match="must be a response to a preceeding message"):
+        await client.chat.completions.create(messages=[user("hi"), tool_answer("call_1")])
+
+
+async def test_server_history_is_checked_as_a_whole(client, fake):
+    fake.reply_tool_calls([{"name": "f", "arguments": {}, "id": "call_a"}])
+    first = await client.chat.completions.create(messages=[user("hi")])
+    # Only the new messages: the answer to the call the session already holds is fine...
+    await client.chat.completions.create(
+        messages=[tool_answer("call_a")], session_id=first.session_id
+    )
+    # ...but a second answer to it, after the model's reply, is an orphan.
+    with pytest.raises(BadRequestError, match="must be a response to a preceeding message"):
+        await client.chat.completions.create(
+            messages=[tool_answer("call_a")], session_id=first.session_id
+        )
+
+
+async def test_a_client_gone_before_its_stream_starts_is_no_server_error(fake, caplog):
+    fake.stall_next()
+    _, writer = await asyncio.open_connection("127.0.0.1", fake.port)
+    body = json.dumps({"messages": [user("hi")], "stream": True}).encode()
+    writer.write(
+        f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {fake.api_key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    await writer.drain()
+    await fake.wait_for_requests(1)
+    writer.transport.abort()  # the client goes away while its request is stalled
+    [handler] = fake._runner.server.connections
+    for _ in range(10_000):  # until the server has seen the connection go (no timing)
+        if handler.transport is None:
+            break
+        await asyncio.sleep(0)
+    assert handler.transport is None
+    fake.release()
+    await fake.close()  # waits for the handler to finish writing to nobody
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+def test_which_requests_replace_the_session_history():
+    session = Session(messages=[user("hi"), {"role": "assistant", "content": "a"}])
+    # The full transcript, longer: replaces.
+    full = [user("hi"), {"role": "assistant", "content": "a"}, user("more")]
+    assert session.merged(full) == full
+    # A full transcript that left out a turn the client never received: replaces.
+    assert session.merged([user("hi"), user("again")]) == [user("hi"), user("again")]
+    # Only the new messages: extends, even when one repeats the first message.
+    assert session.merged([user("hi")]) == [*session.messages, user("hi")]
+    assert session.merged([user("x"), user("y")]) == [*session.messages, user("x"), user("y")]
+    assert Session().merged([user("x")]) == [user("x")]

@@ -24,7 +24,14 @@ from aiohttp import web
 
 from pathors_async._client import AsyncPathors
 
-from ._requests import PATHWAY_ID, BadRequest, Session, check_chat_body, error_body
+from ._requests import (
+    PATHWAY_ID,
+    BadRequest,
+    Session,
+    check_chat_body,
+    check_tool_answers,
+    error_body,
+)
 from ._responder import ChatRequest, Reply, ScriptedToolCall, default_reply
 from ._streaming import StreamFault, reply_chunks, write_stream
 
@@ -204,7 +211,11 @@ class FakePathors:
         self._script.append(Reply(content=content, finish_reason=finish_reason))
 
     def reply_tool_calls(
-        self, calls: Sequence[Mapping[str, Any]], *, content: str | None = None
+        self,
+        calls: Sequence[Mapping[str, Any]],
+        *,
+        content: str | None = None,
+        finish_reason: str = "tool_calls",
     ) -> None:
         """Queue an answer that calls tools.
 
@@ -213,6 +224,8 @@ class FakePathors:
                 "id": optional}``. A string `arguments` is sent as is, so
                 invalid JSON can be scripted on purpose.
             content: Text to send along with the calls.
+            finish_reason: The finish reason to report (``"length"``: an answer
+                cut off mid-call).
         """
         scripted = []
         for call in calls:
@@ -224,7 +237,9 @@ class FakePathors:
                     name=call["name"], arguments=arguments, id=call.get("id") or self._call_id()
                 )
             )
-        self._script.append(Reply(content=content, tool_calls=tuple(scripted)))
+        self._script.append(
+            Reply(content=content, tool_calls=tuple(scripted), finish_reason=finish_reason)
+        )
 
     def fail_next(
         self,
@@ -401,15 +416,20 @@ class FakePathors:
         early, body = await self._admit(request)
         if early is not None:
             return early
+        session_id = (
+            request.headers.get("X-Session-ID")
+            or (body.get("session_id") if isinstance(body, dict) else None)
+            or str(uuid.uuid4())
+        )
+        session = self.sessions.get(session_id) or Session()
         try:
             messages, tools = check_chat_body(body)
+            history = session.merged(messages)
+            check_tool_answers(history)
         except BadRequest as exc:
             return web.json_response(error_body(exc.message, field=exc.field), status=400)
-        session_id = (
-            request.headers.get("X-Session-ID") or body.get("session_id") or str(uuid.uuid4())
-        )
-        session = self.sessions.setdefault(session_id, Session())
-        history = session.merge(messages)
+        session.messages = history
+        self.sessions[session_id] = session
         reply = await self._reply_for(
             ChatRequest(
                 messages=tuple(history), tools=tuple(tools), session_id=session_id, body=body

@@ -7,7 +7,15 @@ from typing import Any, Final
 
 import attrs
 
-__all__ = ["PATHWAY_ID", "ROLES", "BadRequest", "Session", "check_chat_body", "error_body"]
+__all__ = [
+    "PATHWAY_ID",
+    "ROLES",
+    "BadRequest",
+    "Session",
+    "check_chat_body",
+    "check_tool_answers",
+    "error_body",
+]
 
 ROLES: Final = frozenset({"system", "developer", "user", "assistant", "tool"})
 PATHWAY_ID: Final = "pathway-fake"
@@ -21,21 +29,24 @@ class Session:
     variables: dict[str, Any] = attrs.field(factory=dict)
     messages: list[dict[str, Any]] = attrs.field(factory=list)
 
-    def merge(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Take a request's messages into the history, and return the history.
+    def merged(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The history a request's messages would make (the session is not changed).
 
-        A request that starts with the whole history (the "send the full
-        transcript" style) replaces it; any other (the "send only the new
-        messages" style) extends it.
+        A request that carries a whole transcript (the "send the full
+        transcript" style) replaces the history: it starts with the history,
+        or it starts with the same first message and has more (a transcript
+        that left out a turn the client never received). Any other request
+        (the "send only the new messages" style) extends the history.
         """
         known = self.messages
-        if len(messages) >= len(known) and all(
-            message_key(old) == message_key(new) for old, new in zip(known, messages, strict=False)
+        if not known:
+            return list(messages)
+        keys = [message_key(new) for new in messages]
+        if keys[: len(known)] == [message_key(old) for old in known] or (
+            len(messages) > 1 and keys[0] == message_key(known[0])
         ):
-            self.messages = list(messages)
-        else:
-            known.extend(messages)
-        return self.messages
+            return list(messages)
+        return [*known, *messages]
 
 
 class BadRequest(Exception):  # noqa: N818 - internal control flow, not an error for users
@@ -116,3 +127,68 @@ def check_chat_body(body: object) -> tuple[list[dict[str, Any]], list[dict[str, 
     if not isinstance(body.get("stream", False), bool):
         raise BadRequest("'stream' must be a boolean", "stream")
     return check_messages(body.get("messages")), check_tools(body.get("tools"))
+
+
+def _unanswered(calls: Mapping[str, int]) -> BadRequest:
+    return BadRequest(
+        "An assistant message with 'tool_calls' must be followed by tool messages responding "
+        "to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+        + ", ".join(calls),
+        f"messages[{min(calls.values())}].tool_calls",
+    )
+
+
+def _call_ids(message: Mapping[str, Any]) -> list[str]:
+    calls = message.get("tool_calls") or ()
+    return [call["id"] for call in calls if isinstance(call, Mapping) and "id" in call]
+
+
+def check_tool_answers(messages: list[dict[str, Any]]) -> None:
+    """Check, as OpenAI does, that tool calls and ``tool`` messages pair up.
+
+    Every assistant message with ``tool_calls`` must be followed, before the
+    next message that is not a ``tool`` message (or the end), by one ``tool``
+    message per call id; every ``tool`` message must answer a call of the
+    assistant message right before its run of ``tool`` messages, once.
+
+    Args:
+        messages: The whole transcript (wire dicts, already shape-checked).
+
+    Raises:
+        BadRequest: The first problem found, with OpenAI's kind of message.
+    """
+    waiting: dict[str, int] = {}  # call id -> position of its assistant message
+    answered: set[str] = set()
+    open_round = False  # inside the run of tool messages after an assistant's calls
+    for position, message in enumerate(messages):
+        where = f"messages[{position}]"
+        if message["role"] != "tool":
+            if waiting:
+                raise _unanswered(waiting)
+            open_round = message["role"] == "assistant" and bool(_call_ids(message))
+            waiting = dict.fromkeys(_call_ids(message), position) if open_round else {}
+            answered = set()
+            continue
+        call_id = message["tool_call_id"]
+        if not open_round:
+            raise BadRequest(
+                "Invalid parameter: messages with role 'tool' must be a response to a "
+                "preceeding message with 'tool_calls'.",
+                f"{where}.role",
+            )
+        if call_id in answered:
+            raise BadRequest(
+                f"Invalid parameter: 'tool_call_id' of '{call_id}' has already been answered "
+                "by an earlier 'tool' message; send one response per tool call.",
+                f"{where}.tool_call_id",
+            )
+        if call_id not in waiting:
+            raise BadRequest(
+                f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in 'tool_calls' "
+                "of previous message.",
+                f"{where}.tool_call_id",
+            )
+        del waiting[call_id]
+        answered.add(call_id)
+    if waiting:
+        raise _unanswered(waiting)

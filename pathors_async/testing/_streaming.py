@@ -128,8 +128,8 @@ async def write_stream(
         The response (already sent).
     """
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **headers})
-    await response.prepare(request)
     try:
+        await response.prepare(request)
         if fault is None or fault.kind in ("noise", "linger"):
             await _whole(response, chunks, fault, wait_for_release)
         else:
@@ -137,7 +137,7 @@ async def write_stream(
                 await response.write(_event(json.dumps(chunk), noisy=False, number=0))
             await _break(request, response, chunks[fault.after :], fault, wait_for_release)
     except ConnectionResetError:
-        pass  # the client went away: nothing more to send
+        pass  # the client went away (even before the headers): nothing more to send
     return response
 
 

@@ -1,0 +1,394 @@
+"""One run of the agent loop: the loop itself, and `AgentRun`.
+
+A run reads its `RunSettings` and mutates only its `RunState` (both in
+`_state`, re-exported here). The loop (`run_loop`, an async generator of
+events) serves both ways of running: `drive` drains it and returns the
+`RunResult`; `AgentRun` hands its events to the caller as they happen, each
+turn streamed.
+
+The transcript in a `RunState` is consistent at every moment: an assistant
+message that calls tools goes in only together with an answer to each call
+(its result, or a "cancelled" answer), in one synchronous step that runs before
+the first ``await`` of any cleanup. So a level-triggered cancellation (an anyio
+cancel scope, as Starlette uses when a browser goes away), which cancels every
+later ``await`` again, cannot leave a tool call unanswered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, Final
+
+from ._errors import APIError, MaxTurnsExceeded, PathorsError
+from ._events import AgentEvent, TextDelta, ToolCallFinished, ToolCallStarted, TurnFinished
+from ._models import ChatCompletion, Message, ToolCall, ToolFailure, ToolResult
+from ._registry import ToolRegistry
+from ._state import (
+    HasRunSettings,
+    HistoryMode,
+    RunResult,
+    RunSettings,
+    RunState,
+    new_state,
+)
+from ._tools import ToolContext
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+__all__ = [
+    "CANCELLED_TEXT",
+    "CUT_OFF_TEXT",
+    "AgentRun",
+    "HasRunSettings",
+    "HistoryMode",
+    "RunResult",
+    "RunSettings",
+    "RunState",
+    "answer_unanswered",
+    "drive",
+    "new_state",
+    "run_loop",
+]
+
+#: What the model reads for a tool call the run stopped before it finished.
+CANCELLED_TEXT: Final = "The tool call was cancelled before it finished; its result is unknown."
+#: What the model reads for a tool call in an answer cut off by its length limit.
+CUT_OFF_TEXT: Final = (
+    "The answer was cut off (finish_reason 'length') before this tool call was complete, "
+    "so it was not run."
+)
+
+# ---------------------------------------------------------------- the loop
+
+
+async def emit(settings: RunSettings, event: AgentEvent) -> None:
+    """Hand an event to `on_event`, if set."""
+    if settings.on_event is not None:
+        outcome = settings.on_event(event)
+        if inspect.isawaitable(outcome):
+            await outcome
+
+
+async def drive(settings: RunSettings, state: RunState) -> RunResult:
+    """Run the loop to its end without streaming, calling `on_event` for each event."""
+    async with aclosing(run_loop(settings, state)) as events:
+        async for event in events:
+            await emit(settings, event)
+    assert state.result is not None  # noqa: S101 - the loop always sets it
+    return state.result
+
+
+def request_arguments(settings: RunSettings, state: RunState) -> dict[str, Any]:
+    """The arguments of the run's next request (whole or streamed)."""
+    if state.history == "server":
+        messages = state.transcript[state.server_known :]
+        first = state.session_id is None
+    else:
+        messages, first = state.transcript, True
+    if settings.instructions and first:
+        messages = [Message(role="system", content=settings.instructions), *messages]
+    return {
+        "messages": list(messages),
+        "tools": settings.tools if len(settings.tools) else None,
+        "session_id": state.session_id,
+        "extra_body": settings.extra_body,
+    }
+
+
+async def run_loop(settings: RunSettings, state: RunState) -> AsyncGenerator[AgentEvent, None]:
+    """The agent loop: ask, run the tools the answer calls, ask again, until a final answer."""
+    try:
+        while len(state.completions) < settings.max_turns:
+            turn = len(state.completions) + 1
+            completion: ChatCompletion | None = None
+            async with aclosing(_ask(settings, state, turn)) as events:
+                async for event in events:
+                    if isinstance(event, ChatCompletion):
+                        completion = event
+                    else:
+                        yield event
+            assert completion is not None  # noqa: S101 - _ask ends with the completion
+            state.record(completion)
+            message = completion.choices[0].message
+            if not message.tool_calls:
+                state.commit_answer(message)
+                yield TurnFinished(completion=completion, turn=turn)
+                state.finish()
+                return
+            async with aclosing(_tool_round(settings, state, completion, turn)) as events:
+                async for event in events:
+                    yield event
+            if completion.choices[0].finish_reason == "length":
+                state.finish()
+                return
+        _stop_at_max_turns(settings, state)
+    finally:
+        state.end()
+
+
+async def _ask(
+    settings: RunSettings, state: RunState, turn: int
+) -> AsyncGenerator[AgentEvent | ChatCompletion, None]:
+    """One request: text deltas as they come (streamed), then the completion.
+
+    Raises:
+        PathorsError: The request failed (``.messages`` holds the transcript).
+    """
+    client = settings.client
+    try:
+        if state.streaming:
+            async with client.chat.completions.stream(**request_arguments(settings, state)) as s:
+                async for chunk in s:
+                    for choice in chunk.choices:
+                        if choice.index == 0 and choice.delta.content:
+                            yield TextDelta(text=choice.delta.content, turn=turn)
+                completion = await s.get_final_completion()
+        else:
+            completion = await client.chat.completions.create(**request_arguments(settings, state))
+        if not completion.choices:
+            url = client.chat_completions_url
+            raise APIError(
+                f"the answer from POST {url} had no choices, so the turn has no "
+                "answer; .messages holds the transcript to retry with",
+                url=url,
+            )
+    except PathorsError as exc:
+        exc.messages = state.snapshot()
+        raise
+    yield completion
+
+
+async def _tool_round(
+    settings: RunSettings, state: RunState, completion: ChatCompletion, turn: int
+) -> AsyncGenerator[AgentEvent, None]:
+    """Report the turn, run its tool calls; however it ends, every call gets an answer.
+
+    The answers (each call's result, else a "cancelled" one) and the assistant
+    message go into the transcript together, before the first ``await`` of the
+    cleanup; only then are unfinished calls cancelled and awaited.
+    """
+    message = completion.choices[0].message
+    calls = list(message.tool_calls or ())
+    context: ToolContext[Any] = ToolContext(session_id=state.session_id, deps=state.deps)
+    batch = ToolBatch(settings.tools, calls, context)
+    results: dict[int, ToolResult] = {}
+    try:
+        yield TurnFinished(completion=completion, turn=turn)
+        if completion.choices[0].finish_reason == "length":
+            results = {i: unanswered(call, CUT_OFF_TEXT) for i, call in enumerate(calls)}
+            return
+        for call in calls:
+            function = call.function
+            yield ToolCallStarted(
+                name=function.name, id=call.id, arguments=function.arguments, tool_call=call
+            )
+        batch.start()
+        while batch.running:
+            for position, result in await batch.next_finished():
+                results[position] = result  # kept even if the consumer stops at this yield
+                yield ToolCallFinished(
+                    result=result, failure=result.failure, duration=result.duration
+                )
+    finally:
+        results = {**batch.finished(), **results}
+        state.commit_tool_round(
+            message,
+            [
+                results[i] if i in results else unanswered(call, CANCELLED_TEXT)
+                for i, call in enumerate(calls)
+            ],
+        )
+        await batch.cancel()
+
+
+class ToolBatch:
+    """One answer's tool calls, run concurrently (at most ``tools.max_concurrency`` at once).
+
+    The only place the loop touches the dispatcher, so another one can take its place.
+    """
+
+    def __init__(
+        self, tools: ToolRegistry, calls: Sequence[ToolCall], context: ToolContext[Any]
+    ) -> None:
+        self._tools = tools
+        self._calls = calls
+        self._context = context
+        self._positions: dict[asyncio.Future[ToolResult], int] = {}
+        self._pending: set[asyncio.Future[ToolResult]] = set()
+
+    def start(self) -> None:
+        """Start every call."""
+        limit = asyncio.Semaphore(self._tools.max_concurrency or len(self._calls))
+
+        async def run_one(call: ToolCall) -> ToolResult:
+            async with limit:
+                return await self._tools.dispatch(call, self._context)
+
+        self._positions = {
+            asyncio.ensure_future(run_one(call)): i for i, call in enumerate(self._calls)
+        }
+        self._pending = set(self._positions)
+
+    @property
+    def running(self) -> bool:
+        """Whether some call has not been reported by `next_finished` yet."""
+        return bool(self._pending)
+
+    async def next_finished(self) -> list[tuple[int, ToolResult]]:
+        """Wait for at least one call to finish; return (position, result) pairs, in order."""
+        done, self._pending = await asyncio.wait(self._pending, return_when=asyncio.FIRST_COMPLETED)
+        return sorted((self._positions[task], task.result()) for task in done)
+
+    def finished(self) -> dict[int, ToolResult]:
+        """The results of every call that has finished, reported or not (no waiting)."""
+        return {
+            position: task.result()
+            for task, position in self._positions.items()
+            if task.done() and not task.cancelled() and task.exception() is None
+        }
+
+    async def cancel(self) -> None:
+        """Cancel the calls still running and wait for them to end."""
+        running = [task for task in self._positions if not task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
+
+
+def unanswered(call: ToolCall, text: str) -> ToolResult:
+    """The answer to a call that did not run to its end (`ToolFailure.CANCELLED`)."""
+    return ToolResult(
+        role="tool",
+        tool_call_id=call.id,
+        name=call.function.name,
+        content=text,
+        failure=ToolFailure.CANCELLED,
+    )
+
+
+def answer_unanswered(messages: Sequence[Message], known: int) -> tuple[list[Message], int]:
+    """Answer "cancelled" every tool call in `messages` that has no answer (pure).
+
+    Each missing answer goes right after the call's run of ``tool`` messages,
+    so a transcript saved with unanswered calls (by a version before the
+    cancellation fix) can be continued.
+
+    Args:
+        messages: The transcript.
+        known: How many of `messages` the service has seen (``"server"`` history).
+
+    Returns:
+        The transcript with every call answered, and `known` counted in it.
+    """
+    repaired: list[Message] = []
+    waiting: list[ToolCall] = []
+    new_known = known
+    for position, message in enumerate(messages):
+        if message.role != "tool" and waiting:
+            repaired.extend(unanswered(call, CANCELLED_TEXT) for call in waiting)
+            new_known += len(waiting) if position < known else 0
+            waiting = []
+        if message.role == "tool":
+            waiting = [call for call in waiting if call.id != message.tool_call_id]
+        elif message.role == "assistant" and message.tool_calls:
+            waiting = list(message.tool_calls)
+        repaired.append(message)
+    repaired.extend(unanswered(call, CANCELLED_TEXT) for call in waiting)  # new to the service
+    return repaired, new_known
+
+
+def _stop_at_max_turns(settings: RunSettings, state: RunState) -> None:
+    if settings.on_max_turns == "return":
+        state.finish(max_turns_reached=True)
+        return
+    raise MaxTurnsExceeded(
+        f"the model asked for tools in each of its {settings.max_turns} answers (max_turns) "
+        "without a final answer; .messages holds the transcript (every tool call answered), "
+        "so you can continue it with a higher max_turns",
+        messages=state.snapshot(),
+        last_completion=state.completions[-1] if state.completions else None,
+    )
+
+
+class AgentRun:
+    """A streaming run: iterate it for events; `result` is ready once they end.
+
+    The run starts when the ``async with`` block is entered (or at the first
+    event); a run never entered changes nothing. Leaving the block early (break,
+    an error, cancellation) closes any open stream and cancels running tools;
+    `messages` then still holds a valid transcript.
+    """
+
+    def __init__(self, settings: RunSettings, start: Callable[[], RunState]) -> None:
+        self._settings = settings
+        self._start: Callable[[], RunState] | None = start
+        self._state: RunState | None = None
+        self._events: AsyncGenerator[AgentEvent, None] | None = None
+
+    def _begin(self) -> AsyncGenerator[AgentEvent, None] | None:
+        if self._events is None and self._start is not None:
+            start, self._start = self._start, None
+            self._state = start()
+            self._events = run_loop(self._settings, self._state)
+        return self._events
+
+    async def __aenter__(self) -> Self:
+        self._begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the run now: close its stream, cancel its tools (a run not started never will)."""
+        self._start = None
+        if self._events is None or self._state is None:
+            return
+        try:
+            await self._events.aclose()
+        finally:
+            self._state.end()  # also when the loop never started
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> AgentEvent:
+        events = self._begin()
+        if events is None:
+            raise StopAsyncIteration
+        event = await events.__anext__()
+        await emit(self._settings, event)
+        return event
+
+    @property
+    def result(self) -> RunResult:
+        """The `RunResult`, once every event has been read.
+
+        Raises:
+            RuntimeError: The run has not finished.
+        """
+        if self._state is None or self._state.result is None:
+            raise RuntimeError("the run has not finished: read all its events first")
+        return self._state.result
+
+    @property
+    def messages(self) -> list[Message]:
+        """The transcript so far, always valid (empty before the run starts)."""
+        return self._state.snapshot() if self._state is not None else []
+
+    @property
+    def session_id(self) -> str | None:
+        """The session id, once the service has given one."""
+        return self._state.session_id if self._state is not None else None
