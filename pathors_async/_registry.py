@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, overload
 
 import attrs
 
-from ._dispatch import Failed, invoke, parse_arguments, unknown_tool
+from ._dispatch import Failed, failed_result, parse_arguments, unknown_tool
 from ._errors import ToolArgumentsError, ToolError, ToolExecutionError, ToolNotFoundError
+from ._invoke import Running, invoke
 from ._models import FunctionCall, ToolCall, ToolFailure, ToolResult
 from ._tools import Tool, ToolContext, ToolDecorator, check_timeout, render, tool
+from ._workers import WorkerPool
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -56,8 +57,8 @@ class ToolRegistry:
 
     Args:
         tools: Tools (or plain functions) to register now.
-        max_threads: Worker threads for sync tools (a bounded pool, started on
-            first use and shut down by `close` or the client's `aclose`).
+        max_threads: Worker threads for sync tools (a bounded pool of daemon
+            threads, started on first use and stopped by `close`/`aclose`).
         timeout: Default seconds per call for tools without their own (None: no limit).
         max_argument_bytes: Longest arguments text accepted, in bytes.
         max_concurrency: Default limit of calls run at once by `dispatch_all`.
@@ -86,7 +87,8 @@ class ToolRegistry:
         self.max_concurrency = max_concurrency
         self._tools: dict[str, Tool[Any, Any]] = {}
         self._definitions: list[dict[str, Any]] | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
+        self._running: set[Running] = set()
         for item in tools:
             self.add(item)
 
@@ -201,23 +203,24 @@ class ToolRegistry:
         """
         started = time.perf_counter()
         name = tool_call.function.name
-        value: Any = None
-        failure: ToolFailure | None = None
         try:
             value = await self._run(name, tool_call.function.arguments, tool_call, context)
-            content = render(value)
         except Failed as failed:
-            failure, content, value = failed.failure, failed.message, None
+            return failed_result(tool_call, failed, duration=time.perf_counter() - started)
+        try:
+            content = render(value)
         except (TypeError, ValueError) as exc:  # the value could not be written as JSON
-            failure = ToolFailure.EXCEPTION
-            content = f"The tool {name!r} returned a value that cannot be sent as JSON: {exc}"
-            value = None
+            not_json = Failed(
+                ToolFailure.EXCEPTION,
+                f"The tool {name!r} returned a value that cannot be sent as JSON: {exc}",
+            )
+            return failed_result(tool_call, not_json, duration=time.perf_counter() - started)
         return ToolResult(
             role="tool",
             tool_call_id=tool_call.id,
             name=name,
             content=content,
-            failure=failure,
+            failure=None,
             duration=time.perf_counter() - started,
             value=value,
         )
@@ -314,26 +317,34 @@ class ToolRegistry:
             name=name,
             is_async=made._is_async,  # noqa: SLF001
             timeout=made.timeout if made.timeout is not None else self.timeout,
-            executor=self._pool,
+            pool=self._workers,
+            running=self._running,
         )
 
     # ------------------------------------------------------------ life cycle
 
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                max_workers=self.max_threads, thread_name_prefix="pathors-tool"
-            )
-        return self._executor
+    def _workers(self) -> WorkerPool:
+        if self._pool is None:
+            self._pool = WorkerPool(self.max_threads)
+        return self._pool
 
     def close(self) -> None:
-        """Shut the worker threads down (a later sync call starts them again)."""
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        """Answer the calls in flight CANCELLED and stop the worker threads.
+
+        Never cancels a caller: each waiting `dispatch` returns a `ToolResult`
+        (failure ``CANCELLED``) and `call` raises `ToolExecutionError`. Async tools
+        are cancelled; a sync tool already running cannot be stopped, so its thread
+        ends when the tool returns (it is a daemon: it never keeps the process
+        alive). The registry stays usable: a later sync call starts new threads.
+        """
+        for running in list(self._running):
+            running.close()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
 
     async def aclose(self) -> None:
-        """Shut the worker threads down (an awaitable alias of `close`)."""
+        """Answer the calls in flight CANCELLED and stop the worker threads (see `close`)."""
         self.close()
 
     async def __aenter__(self) -> Self:

@@ -267,7 +267,7 @@ class _Builder:
         return schema
 
     def _attrs_class(self, cls: type, where: str) -> dict[str, Any]:
-        hints = typing.get_type_hints(cls, include_extras=True)
+        hints = _class_hints(cls, where)
         fields = [
             (
                 field.alias or field.name,
@@ -280,7 +280,7 @@ class _Builder:
         return self._object(cls, fields, where)
 
     def _typed_dict(self, cls: type, where: str) -> dict[str, Any]:
-        hints = typing.get_type_hints(cls, include_extras=True)
+        hints = _class_hints(cls, where)
         required_keys = getattr(cls, "__required_keys__", frozenset(hints))
         fields = [(name, hint, name in required_keys) for name, hint in hints.items()]
         return self._object(cls, fields, where)
@@ -351,14 +351,12 @@ def function_schema(
 
     Raises:
         SchemaError: A ``*args``/``**kwargs`` parameter, a positional-only one,
-            or an unsupported type; the message names the parameter.
+            one without an annotation, an annotation that cannot be resolved, or an
+            unsupported type; the message names the parameter.
     """
     name = getattr(function, "__name__", type(function).__name__)
     signature = inspect.signature(function)
-    try:
-        hints = typing.get_type_hints(function, include_extras=True)
-    except (NameError, TypeError) as exc:
-        raise SchemaError(f"{name}: cannot read its type hints ({exc})") from exc
+    hints = _type_hints(function, name, signature)
     description, documented = parse_docstring(inspect.getdoc(function))
     builder = _Builder(strict=strict)
     properties: dict[str, Any] = {}
@@ -372,7 +370,12 @@ def function_schema(
             )
         if parameter.kind is parameter.POSITIONAL_ONLY:
             raise SchemaError(f"{where}: positional-only parameters cannot be passed by name")
-        annotation = hints.get(parameter.name, Any)
+        if parameter.name not in hints:
+            raise SchemaError(
+                f"{where}: the parameter has no type annotation; annotate it (e.g. "
+                f"{parameter.name}: str), or {parameter.name}: Any to accept any JSON value"
+            )
+        annotation = hints[parameter.name]
         if is_injected(annotation):
             params.append(Parameter(name=parameter.name, annotation=annotation, injected=True))
             continue
@@ -405,6 +408,38 @@ def function_schema(
         parameters["required"] = required
     parameters["additionalProperties"] = False
     return FunctionSchema(description=description, parameters=parameters, params=tuple(params))
+
+
+def _type_hints(
+    function: Callable[..., Any], name: str, signature: inspect.Signature
+) -> dict[str, Any]:
+    """The function's resolved type hints; an unresolvable one names its parameter."""
+    try:
+        return typing.get_type_hints(function, include_extras=True)
+    except Exception as exc:  # noqa: BLE001 - NameError, TypeError, SyntaxError… from eval
+        failure = exc
+    namespace = getattr(inspect.unwrap(function), "__globals__", {})
+    for parameter in signature.parameters.values():
+        hint = parameter.annotation
+        if isinstance(hint, str):
+            try:
+                eval(hint, namespace)  # noqa: S307 - what get_type_hints does with a hint
+            except Exception as exc:
+                raise SchemaError(
+                    f"{name}({parameter.name}): cannot resolve the type hint {hint!r} ({exc}); "
+                    "import it where the function is defined"
+                ) from exc
+    raise SchemaError(f"{name}: cannot read its type hints ({failure})") from failure
+
+
+def _class_hints(cls: type, where: str) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls, include_extras=True)
+    except Exception as exc:
+        raise SchemaError(
+            f"{where}: cannot resolve the type hints of {cls.__qualname__} ({exc}); "
+            "import the names they use where the class is defined"
+        ) from exc
 
 
 def _json_default(value: object) -> Any:  # noqa: ANN401

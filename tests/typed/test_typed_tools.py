@@ -54,6 +54,13 @@ async def whoami(ctx: ToolContext[dict[str, int]], name: str) -> str:
     return f"{name} in {ctx.session_id}"
 
 
+@tools.tool
+def account(ctx: ToolContext[dict[str, str]]) -> str:
+    """Say whose account this is: ``ctx.deps`` is typed as the deps type."""
+    user: str = ctx.deps["user"]
+    return user
+
+
 def _never_called() -> None:
     """Calls that must not type-check: each ignore is needed, or mypy fails."""
     add("1", 2)  # type: ignore[arg-type]
