@@ -56,6 +56,7 @@ from ._models import (
     Usage,
 )
 from ._registry import ToolRegistry
+from ._sources import ToolCallBatch, ToolSource
 from ._stream import ChatCompletionStream
 from ._tools import Tool, ToolContext, ToolDecorator, tool
 from ._version import __version__
@@ -100,6 +101,7 @@ __all__ = [
     "Tool",
     "ToolArgumentsError",
     "ToolCall",
+    "ToolCallBatch",
     "ToolCallDelta",
     "ToolCallFinished",
     "ToolCallStarted",
@@ -111,6 +113,7 @@ __all__ = [
     "ToolNotFoundError",
     "ToolRegistry",
     "ToolResult",
+    "ToolSource",
     "TurnFinished",
     "Usage",
     "__version__",

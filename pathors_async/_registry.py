@@ -8,7 +8,6 @@ path that raises instead. Sync tools run on a bounded thread pool the registry o
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, overload
@@ -19,6 +18,7 @@ from ._dispatch import Failed, failed_result, parse_arguments, unknown_tool
 from ._errors import ToolArgumentsError, ToolError, ToolExecutionError, ToolNotFoundError
 from ._invoke import Running, invoke
 from ._models import FunctionCall, ToolCall, ToolFailure, ToolResult
+from ._sources import ToolCallBatch, dispatch_as_completed
 from ._tools import Tool, ToolContext, ToolDecorator, check_timeout, render, tool
 from ._workers import WorkerPool
 
@@ -225,6 +225,31 @@ class ToolRegistry:
             value=value,
         )
 
+    def dispatch_as_completed(
+        self,
+        tool_calls: Iterable[ToolCall],
+        context: ToolContext[Any] | None = None,
+        *,
+        max_concurrency: int | None = None,
+    ) -> ToolCallBatch:
+        """Run a batch of tool calls concurrently; iterate for answers as they finish.
+
+        ``async with tools.dispatch_as_completed(calls) as batch:`` then
+        ``async for index, result in batch:``; `ToolCallBatch.cancel` answers the
+        calls not yet reported when you stop early.
+
+        Args:
+            tool_calls: The calls of one assistant message.
+            context: As for `dispatch`.
+            max_concurrency: Most calls running at once (default: the registry's; None: all).
+
+        Returns:
+            The batch.
+        """
+        return dispatch_as_completed(
+            self, tool_calls, context, max_concurrency=max_concurrency or self.max_concurrency
+        )
+
     async def dispatch_all(
         self,
         tool_calls: Iterable[ToolCall],
@@ -243,18 +268,17 @@ class ToolRegistry:
             One ``tool`` message per call, in order.
         """
         calls = list(tool_calls)
-        limit = max_concurrency or self.max_concurrency
         if len(calls) == 1:
             return [await self.dispatch(calls[0], context)]
-        if limit is None or limit >= len(calls):
-            return list(await asyncio.gather(*(self.dispatch(call, context) for call in calls)))
-        semaphore = asyncio.Semaphore(limit)
+        async with self.dispatch_as_completed(
+            calls, context, max_concurrency=max_concurrency
+        ) as batch:
+            answers = dict([answer async for answer in batch])
+        return [answers[index] for index in range(len(calls))]
 
-        async def limited(call: ToolCall) -> ToolResult:
-            async with semaphore:
-                return await self.dispatch(call, context)
-
-        return list(await asyncio.gather(*(limited(call) for call in calls)))
+    async def tool_definitions(self) -> list[dict[str, Any]]:
+        """The tool definitions (`definitions`), as the `ToolSource` protocol asks."""
+        return self.definitions
 
     async def call(
         self,
