@@ -133,6 +133,10 @@ async def test_a_tool_raising_system_exit_is_a_failure_not_the_end_of_the_progra
     def quit_sync() -> str:
         raise SystemExit("bye")
 
+    @registry.tool(timeout=30)
+    async def quit_timed() -> str:
+        raise SystemExit
+
     first = await registry.dispatch(call("quit_async"))
     assert (first.failure, first.content) == (
         ToolFailure.EXCEPTION,
@@ -143,6 +147,8 @@ async def test_a_tool_raising_system_exit_is_a_failure_not_the_end_of_the_progra
         ToolFailure.EXCEPTION,
         "The tool 'quit_sync' failed: SystemExit: bye",
     )
+    third = await registry.dispatch(call("quit_timed"))
+    assert third.content == "The tool 'quit_timed' failed: SystemExit"
     registry.close()
 
 

@@ -198,3 +198,25 @@ async def test_a_registry_is_usable_again_after_aclose():
     await registry.aclose()
     assert (await registry.dispatch(call("ping"))).content == "pong"
     registry.close()
+
+
+async def test_a_tool_that_returns_when_cancelled_by_aclose_is_still_answered_cancelled():
+    registry = ToolRegistry()
+    began = asyncio.Event()
+
+    @registry.tool
+    async def shrug() -> str:
+        began.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            return "returned anyway"
+        return "never"
+
+    caller = asyncio.create_task(registry.dispatch(call("shrug")))
+    await began.wait()
+    await registry.aclose()
+    result = await caller
+    assert result.failure is ToolFailure.CANCELLED
+    assert asyncio.current_task().cancelling() == 0
+    assert caller.cancelling() == 0
