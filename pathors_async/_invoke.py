@@ -121,14 +121,7 @@ async def invoke(
         return await _inline(function, kwargs, name, running)
     loop = asyncio.get_running_loop()
     waiter: asyncio.Future[None] = loop.create_future()
-    work: asyncio.Task[Any] | Future[Any]
-    if is_async:
-        work = loop.create_task(_contained(function, kwargs))
-        work.add_done_callback(functools.partial(_wake, waiter))
-    else:
-        job = functools.partial(contextvars.copy_context().run, function, **kwargs)
-        work = pool().submit(job)
-        work.add_done_callback(lambda _: _wake_from_thread(loop, waiter))
+    work = _start(function, kwargs, is_async=is_async, pool=pool, waiter=waiter)
     record = Running(waiter, work)
     running.add(record)
     timer = None if timeout is None else loop.call_later(timeout, _wake, waiter)
@@ -153,6 +146,26 @@ async def invoke(
             raise _not_started(name, timeout, pool())
         raise _still_running(name, timeout)
     return _outcome(work, name)
+
+
+def _start(
+    function: Callable[..., Any],
+    kwargs: dict[str, Any],
+    *,
+    is_async: bool,
+    pool: Callable[[], WorkerPool],
+    waiter: asyncio.Future[None],
+) -> asyncio.Task[Any] | Future[Any]:
+    """Start the tool as a task or a thread job; its end wakes `waiter`."""
+    loop = waiter.get_loop()
+    if is_async:
+        task = loop.create_task(_contained(function, kwargs))
+        task.add_done_callback(functools.partial(_wake, waiter))
+        return task
+    job = functools.partial(contextvars.copy_context().run, function, **kwargs)
+    future = pool().submit(job)
+    future.add_done_callback(lambda _: _wake_from_thread(loop, waiter))
+    return future
 
 
 if sys.version_info >= (3, 11):  # Task.cancelling() and Task.uncancel()

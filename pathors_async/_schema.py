@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 import inspect
 import json
-import re
 import types
 import typing
 from collections.abc import Callable, Mapping, MutableSequence, Sequence
@@ -20,16 +19,9 @@ from typing import Any, Final, Literal, Union
 
 import attrs
 
-__all__ = ["FunctionSchema", "Parameter", "function_schema", "parse_docstring", "type_schema"]
+from ._docstrings import parse_docstring
 
-_SECTION: Final = re.compile(
-    r"^(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|Returns?|Yields?|"
-    r"Raises|Examples?|Notes?|Attributes|See Also|Todo|Warnings?|References)\s*:\s*$"
-)
-_ARGS_SECTIONS: Final = frozenset(
-    {"Args", "Arguments", "Parameters", "Params", "Keyword Args", "Keyword Arguments"}
-)
-_ARG_LINE: Final = re.compile(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+__all__ = ["FunctionSchema", "Parameter", "function_schema", "parse_docstring", "type_schema"]
 
 _PRIMITIVES: Final[dict[Any, str]] = {
     str: "string",
@@ -89,51 +81,6 @@ class FunctionSchema:
     description: str
     parameters: dict[str, Any]
     params: tuple[Parameter, ...]
-
-
-def parse_docstring(docstring: str | None) -> tuple[str, dict[str, str]]:
-    """Split a Google-style docstring into the description and the argument descriptions.
-
-    Args:
-        docstring: The docstring, or None.
-
-    Returns:
-        The text before the first section (paragraphs kept apart, lines within a
-        paragraph joined) and a mapping of parameter name to its description.
-    """
-    if not docstring:
-        return "", {}
-    lines = inspect.cleandoc(docstring).splitlines()
-    description: list[str] = []
-    arguments: dict[str, list[str]] = {}
-    section: str | None = None
-    current: str | None = None
-    base_indent = 0
-    for line in lines:
-        header = _SECTION.match(line)
-        if header:
-            section, current = header.group(1), None
-            continue
-        if section is None:
-            description.append(line)
-            continue
-        if section not in _ARGS_SECTIONS or not line.strip():
-            continue
-        indent = len(line) - len(line.lstrip())
-        entry = _ARG_LINE.match(line.strip())
-        if entry and (current is None or indent <= base_indent):
-            current, base_indent = entry.group(1), indent
-            arguments[current] = [entry.group(2).strip()]
-        elif current is not None:
-            arguments[current].append(line.strip())
-    return _paragraphs(description), {
-        name: " ".join(part for part in parts if part) for name, parts in arguments.items()
-    }
-
-
-def _paragraphs(lines: list[str]) -> str:
-    text = "\n".join(lines).strip()
-    return "\n\n".join(" ".join(block.split()) for block in re.split(r"\n\s*\n", text) if block)
 
 
 def _json_type(value: object) -> str | None:
@@ -364,17 +311,7 @@ def function_schema(
     params: list[Parameter] = []
     for parameter in signature.parameters.values():
         where = f"{name}({parameter.name})"
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            raise SchemaError(
-                f"{where}: *args and **kwargs cannot be described to the model; name each parameter"
-            )
-        if parameter.kind is parameter.POSITIONAL_ONLY:
-            raise SchemaError(f"{where}: positional-only parameters cannot be passed by name")
-        if parameter.name not in hints:
-            raise SchemaError(
-                f"{where}: the parameter has no type annotation; annotate it (e.g. "
-                f"{parameter.name}: str), or {parameter.name}: Any to accept any JSON value"
-            )
+        _check_parameter(parameter, where, hints)
         annotation = hints[parameter.name]
         if is_injected(annotation):
             params.append(Parameter(name=parameter.name, annotation=annotation, injected=True))
@@ -408,6 +345,20 @@ def function_schema(
         parameters["required"] = required
     parameters["additionalProperties"] = False
     return FunctionSchema(description=description, parameters=parameters, params=tuple(params))
+
+
+def _check_parameter(parameter: inspect.Parameter, where: str, hints: dict[str, Any]) -> None:
+    if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+        raise SchemaError(
+            f"{where}: *args and **kwargs cannot be described to the model; name each parameter"
+        )
+    if parameter.kind is parameter.POSITIONAL_ONLY:
+        raise SchemaError(f"{where}: positional-only parameters cannot be passed by name")
+    if parameter.name not in hints:
+        raise SchemaError(
+            f"{where}: the parameter has no type annotation; annotate it (e.g. "
+            f"{parameter.name}: str), or {parameter.name}: Any to accept any JSON value"
+        )
 
 
 def _type_hints(

@@ -283,7 +283,7 @@ async def test_stopping_early_answers_the_rest_synchronously_and_leaves_no_task(
 
 async def test_a_cancelled_consumer_can_answer_every_call_before_any_await():
     source, _, started, calls = gated_source(3)
-    answered = []
+    answered, tasks = [], []
     entered = asyncio.Event()
 
     async def consumer():
@@ -293,8 +293,7 @@ async def test_a_cancelled_consumer_can_answer_every_call_before_any_await():
             answered.extend([answer async for answer in batch])
         finally:
             answered.extend(batch.cancel())
-            tasks = list(batch._tasks)
-        return tasks
+            tasks.extend(batch._tasks)
 
     task = asyncio.create_task(consumer())
     await entered.wait()
@@ -303,6 +302,10 @@ async def test_a_cancelled_consumer_can_answer_every_call_before_any_await():
     with pytest.raises(asyncio.CancelledError):
         await task
     assert [(i, r.failure) for i, r in answered] == [(i, ToolFailure.CANCELLED) for i in range(3)]
+    assert len(tasks) == 2  # max_concurrency: the third call never started
+    assert [t.cancelling() for t in tasks] == [1, 1]  # cancel() cancelled both
+    await asyncio.wait(tasks)
+    assert all(t.cancelled() for t in tasks)
 
 
 async def test_a_source_that_raises_is_answered_as_an_exception(caplog):

@@ -6,7 +6,7 @@ would be unused, and ``--strict`` (warn_unused_ignores) would fail the build.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pathors_async import (
     FunctionCall,
@@ -16,6 +16,7 @@ from pathors_async import (
     ToolDecorator,
     ToolRegistry,
     ToolResult,
+    ToolSource,
     tool,
 )
 
@@ -82,3 +83,18 @@ async def test_decorated_tools_keep_their_signatures() -> None:
     )
     assert result.content == "3"
     tools.close()
+
+
+async def test_a_registry_is_a_tool_source_and_its_batches_are_typed() -> None:
+    source: ToolSource = tools  # structurally: mypy checks every method's signature
+    definitions: list[dict[str, Any]] = await source.tool_definitions()
+    assert [d["function"]["name"] for d in definitions] == tools.names
+    call = ToolCall(id="c1", function=FunctionCall(name="add", arguments='{"a": 1, "b": 2}'))
+    async with tools.dispatch_as_completed([call, call]) as batch:
+        async for index, result in batch:
+            position: int = index
+            answer: ToolResult = result
+            assert (position, answer.content) in ((0, "3"), (1, "3"))
+    rest: list[tuple[int, ToolResult]] = batch.cancel()
+    assert rest == []
+    await tools.aclose()
