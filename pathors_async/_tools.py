@@ -21,6 +21,7 @@ import jsonschema
 
 from ._arguments import converter_for
 from ._dispatch import Failed, clean_text, describe_errors
+from ._fastcheck import fast_check
 from ._models import ToolCall, ToolFailure
 from ._schema import Parameter, SchemaError, function_schema
 
@@ -101,6 +102,7 @@ class Tool(Generic[P, R]):
 
     __slots__ = (
         "__wrapped__",
+        "_fast",
         "_injects",
         "_is_async",
         "_params",
@@ -135,6 +137,7 @@ class Tool(Generic[P, R]):
         self.timeout = timeout
         self.strict = strict
         self._validator = _validator(name, parameters)
+        self._fast = fast_check(parameters)
         self._params = params
         self._raw = raw
         self._injects = any(p.injected for p in params)
@@ -261,7 +264,8 @@ class Tool(Generic[P, R]):
             Failed: The arguments do not fit the schema.
         """
         validator = self._validator
-        if not validator.is_valid(arguments):
+        fast = self._fast
+        if (fast is None or not fast(arguments)) and not validator.is_valid(arguments):
             problems = describe_errors(validator.iter_errors(arguments))
             raise Failed(
                 ToolFailure.INVALID_ARGUMENTS,
