@@ -16,7 +16,7 @@ import contextvars
 import functools
 import logging
 import sys
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from ._dispatch import Failed
 from ._models import ToolFailure
@@ -184,25 +184,39 @@ if sys.version_info >= (3, 11):  # Task.cancelling() and Task.uncancel()
         """
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - called from a coroutine in a task
+        base = task.cancelling()
         record = Running(None, task)
         running.add(record)
         try:
             value = await function(**kwargs)
-        except asyncio.CancelledError as exc:
-            if record.closed and task.uncancel() == 0:
-                raise _closed(name) from None
-            if record.closed or task.cancelling():
-                raise
-            raise _raised(name, exc) from exc
-        except SystemExit as exc:
-            raise _raised(name, exc) from exc
-        except Exception as exc:
-            raise _raised(name, exc) from exc
+        except (asyncio.CancelledError, SystemExit, Exception) as exc:  # noqa: BLE001 - settled
+            _settle(task, base, record, name, exc)
         finally:
             running.discard(record)
-        if record.closed and task.uncancel() == 0:  # it returned, though cancelled
-            raise _closed(name)
+        if record.closed or task.cancelling() > base:  # it returned, though cancelled
+            _settle(task, base, record, name, None)
         return value
+
+    def _settle(
+        task: asyncio.Task[Any],
+        base: int,
+        record: Running,
+        name: str,
+        raised: BaseException | None,
+    ) -> NoReturn:
+        """Raise what an inline call ends with: closed, the caller's cancellation, or a failure.
+
+        A cancellation of the caller wins over whatever the tool made of it (an
+        error, a value): the caller's ``asyncio.timeout`` or cancel scope must see it.
+        """
+        if record.closed and task.uncancel() == base:
+            raise _closed(name) from None
+        if record.closed or task.cancelling() > base:
+            if isinstance(raised, asyncio.CancelledError):
+                raise raised
+            raise asyncio.CancelledError from raised
+        assert raised is not None  # noqa: S101 - only a failure gets here otherwise
+        raise _raised(name, raised) from raised
 
 
 async def _stop(

@@ -220,3 +220,28 @@ async def test_a_tool_that_returns_when_cancelled_by_aclose_is_still_answered_ca
     assert result.failure is ToolFailure.CANCELLED
     assert asyncio.current_task().cancelling() == 0
     assert caller.cancelling() == 0
+
+
+@pytest.mark.parametrize("turns_into", ["error", "value"])
+async def test_a_tool_that_turns_the_callers_cancellation_into_something_else_is_still_cancelled(
+    turns_into,
+):
+    registry = ToolRegistry()
+    began = asyncio.Event()
+
+    @registry.tool
+    async def converts() -> str:
+        began.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            if turns_into == "error":
+                raise RuntimeError("interrupted") from None
+            return "a value"
+        return "never"
+
+    caller = asyncio.create_task(registry.dispatch(call("converts")))
+    await began.wait()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
