@@ -245,3 +245,31 @@ async def test_a_tool_that_turns_the_callers_cancellation_into_something_else_is
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
         await caller
+
+
+async def test_aclose_withdraws_sync_calls_waiting_for_a_thread():
+    registry = ToolRegistry(max_threads=1)
+    release, started = threading.Event(), threading.Event()
+    ran = []
+
+    @registry.tool
+    def hold() -> str:
+        started.set()
+        release.wait()
+        return "held"
+
+    @registry.tool
+    def queued() -> str:
+        ran.append("queued")  # pragma: no cover - withdrawn before a thread is free
+        return "ran"
+
+    holding = asyncio.create_task(registry.dispatch(call("hold")))
+    await asyncio.to_thread(started.wait)
+    waiting = asyncio.create_task(registry.dispatch(call("queued", call_id="call_2")))
+    await asyncio.sleep(0)  # one loop turn: the task's first step runs (FIFO), submitting it
+    assert len(registry._running) == 2
+    await registry.aclose()
+    release.set()
+    results = await asyncio.gather(holding, waiting)
+    assert [r.failure for r in results] == [ToolFailure.CANCELLED, ToolFailure.CANCELLED]
+    assert ran == []
