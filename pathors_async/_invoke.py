@@ -61,7 +61,9 @@ class Running:
         """Answer the caller now (CANCELLED) and cancel the tool."""
         self.closed = True
         self.work.cancel()
-        if self.waiter is not None:
+        if self.waiter is not None:  # the tool's own task or job, not the caller's task
+            if isinstance(self.work, asyncio.Task):
+                self.work.add_done_callback(_retrieve)
             _wake(self.waiter)
 
 

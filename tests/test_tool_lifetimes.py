@@ -129,7 +129,7 @@ async def test_an_async_tool_that_swallows_cancellation_cannot_hold_dispatch():
     await registry.aclose()
 
 
-@pytest.mark.parametrize("kind", ["async", "sync"])
+@pytest.mark.parametrize("kind", ["async", "sync", "timed"])
 async def test_aclose_answers_calls_in_flight_as_cancelled_and_never_cancels_the_caller(kind):
     registry = ToolRegistry()
     started = threading.Event()
@@ -139,6 +139,12 @@ async def test_aclose_answers_calls_in_flight_as_cancelled_and_never_cancels_the
 
     @registry.tool
     async def wait_async() -> str:
+        began.set()
+        await asyncio.Event().wait()
+        return "never"
+
+    @registry.tool(timeout=30)
+    async def wait_timed() -> str:  # runs as a task of its own
         began.set()
         await asyncio.Event().wait()
         return "never"
