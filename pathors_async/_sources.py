@@ -108,6 +108,7 @@ class ToolCallBatch:
         self._running = 0
         self._finished: collections.deque[int] = collections.deque()
         self._reported = [False] * len(self.tool_calls)
+        self._unreported = len(self.tool_calls)
         self._wakeup: asyncio.Future[None] | None = None
         self._stopped = False
 
@@ -148,14 +149,14 @@ class ToolCallBatch:
                 index = self._finished.popleft()
                 if not self._reported[index]:
                     return index, self._take(index)
-            if self._stopped or all(self._reported):
+            if self._stopped or not self._unreported:
                 raise StopAsyncIteration
             self._wakeup = asyncio.get_running_loop().create_future()
             await self._wakeup
 
     def _take(self, index: int) -> ToolResult:
         """The answer of a finished call (a source that raised gets an EXCEPTION answer)."""
-        self._reported[index] = True
+        self._report(index)
         task, call = self._tasks[index], self.tool_calls[index]
         if task.cancelled():
             return cancelled_result(call)
@@ -174,6 +175,10 @@ class ToolCallBatch:
         return failed_result(
             call, Failed(ToolFailure.EXCEPTION, f"The tool {name!r} failed: {said}")
         )
+
+    def _report(self, index: int) -> None:
+        self._reported[index] = True
+        self._unreported -= 1
 
     def cancel(self) -> list[tuple[int, ToolResult]]:
         """Stop now and answer every call not yet reported; synchronous, call it before any await.
@@ -195,7 +200,7 @@ class ToolCallBatch:
             if task is not None:
                 task.cancel()
                 task.add_done_callback(_retrieve)
-            self._reported[index] = True
+            self._report(index)
             answers.append((index, cancelled_result(call)))
         return answers
 
