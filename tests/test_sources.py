@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import pathlib
+import re
 
 import pytest
 
@@ -354,3 +356,54 @@ async def test_dispatch_all_of_two_thousand_calls_keeps_their_order(registry):
     results = await registry.dispatch_all(calls, max_concurrency=50)
     assert [r.value for r in results] == [i + 1 for i in range(2000)]
     assert [r.tool_call_id for r in results] == [c.id for c in calls]
+
+
+# ------------------------------------------------------------------ the README's examples
+
+README = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def readme_block_defining(name):
+    [block] = [
+        b
+        for b in re.findall(r"```python\n(.*?)```", README, re.S)
+        if re.search(rf"^(async def|def|class) {name}\b", b, re.M)
+    ]
+    namespace = {}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    return namespace[name]
+
+
+async def test_the_readme_source_and_batch_examples_run(registry):
+    remote_tools = readme_block_defining("RemoteTools")
+
+    async def shout(arguments):
+        return json.loads(arguments)["text"].upper()
+
+    async def broken(arguments):
+        raise ConnectionError("the other process is gone")
+
+    remote = remote_tools({"shout": shout, "broken": broken})
+    assert isinstance(remote, ToolSource)
+    tools = combine_sources([registry, remote])
+    assert [d["function"]["name"] for d in await tools.tool_definitions()] == [
+        "add",
+        "shout",
+        "broken",
+    ]
+    shouted = await tools.dispatch(call("shout", '{"text": "hi"}', "call_2"))
+    failed = await tools.dispatch(call("broken", "{}", "call_3"))
+    assert (shouted.content, shouted.failure) == ("HI", None)
+    assert (failed.content, failed.failure) == (
+        "The tool failed: the other process is gone",
+        ToolFailure.EXCEPTION,
+    )
+    answer_calls = readme_block_defining("answer_calls")
+    transcript = []
+    calls = [call("add", json.dumps({"a": i, "b": 1}), f"c{i}") for i in range(3)]
+    await answer_calls(registry, calls, transcript)
+    assert [(m.tool_call_id, m.content) for m in transcript] == [
+        ("c0", "1"),
+        ("c1", "2"),
+        ("c2", "3"),
+    ]
