@@ -305,9 +305,8 @@ async def test_a_cancelled_consumer_can_answer_every_call_before_any_await():
         await task
     assert [(i, r.failure) for i, r in answered] == [(i, ToolFailure.CANCELLED) for i in range(3)]
     assert len(tasks) == 2  # max_concurrency: the third call never started
-    assert [t.cancelling() for t in tasks] == [1, 1]  # cancel() cancelled both
     await asyncio.wait(tasks)
-    assert all(t.cancelled() for t in tasks)
+    assert all(t.cancelled() for t in tasks)  # cancel() cancelled both
 
 
 async def test_a_source_that_raises_is_answered_as_an_exception(caplog):

@@ -115,8 +115,8 @@ async def test_an_async_tool_that_swallows_cancellation_cannot_hold_dispatch():
                 cancellations += 1
         return "finally"
 
-    async with asyncio.timeout(30):  # a safety bound: the old code waited forever here
-        result = await registry.dispatch(call("stubborn"))
+    # A safety bound: the old code waited for ever here.
+    result = await asyncio.wait_for(registry.dispatch(call("stubborn")), 30)
     assert (result.failure, result.content) == (
         ToolFailure.TIMEOUT,
         (
@@ -224,8 +224,8 @@ async def test_a_tool_that_returns_when_cancelled_by_aclose_is_still_answered_ca
     await registry.aclose()
     result = await caller
     assert result.failure is ToolFailure.CANCELLED
-    assert asyncio.current_task().cancelling() == 0
-    assert caller.cancelling() == 0
+    if sys.version_info >= (3, 11):  # the inline path took its cancellation back
+        assert caller.cancelling() == 0
 
 
 @pytest.mark.parametrize("turns_into", ["error", "value"])
