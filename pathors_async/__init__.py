@@ -49,6 +49,7 @@ from ._models import (
 )
 from ._registry import ToolRegistry
 from ._run import AgentRun, RunResult
+from ._sources import ToolCallBatch, ToolSource
 from ._stream import ChatCompletionStream
 from ._tools import Tool, ToolContext, ToolDecorator, tool
 from ._version import __version__
@@ -94,6 +95,7 @@ __all__ = [
     "Tool",
     "ToolArgumentsError",
     "ToolCall",
+    "ToolCallBatch",
     "ToolCallDelta",
     "ToolCallFinished",
     "ToolCallStarted",
@@ -105,6 +107,7 @@ __all__ = [
     "ToolNotFoundError",
     "ToolRegistry",
     "ToolResult",
+    "ToolSource",
     "TurnFinished",
     "Usage",
     "__version__",

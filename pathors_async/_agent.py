@@ -15,6 +15,7 @@ from ._events import AgentEvent, EventHook
 from ._models import Message
 from ._registry import ToolRegistry
 from ._run import AgentRun, HistoryMode, RunResult, RunSettings, drive, new_state
+from ._sources import CombinedSource, ToolSource, combine_sources
 
 if TYPE_CHECKING:
     from ._client import AsyncPathors
@@ -28,18 +29,34 @@ def _positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def _check_tools(tools: object) -> ToolRegistry:
+def _check_tools(tools: object) -> ToolSource:
+    """One `ToolSource` from what was passed as ``tools=`` (None: an empty registry)."""
     if tools is None:
         return ToolRegistry()
-    if isinstance(tools, ToolRegistry):
-        return tools
-    if isinstance(tools, (list, tuple)):
-        names = ", ".join(getattr(item, "__name__", "fn") for item in tools[:3]) or "fn"
+    functions = [
+        item
+        for item in (tools if isinstance(tools, (list, tuple)) else ())
+        if callable(item) and not isinstance(item, ToolSource)
+    ]
+    if functions:
+        names = ", ".join(getattr(item, "__name__", "fn") for item in functions[:3])
         raise TypeError(
-            f"tools must be a ToolRegistry, not a {type(tools).__name__}; to give the agent "
-            f"plain functions, register them: Agent(client, tools=ToolRegistry([{names}]))"
+            f"tools must be a ToolSource (a ToolRegistry) or a list of them, not a "
+            f"{type(tools).__name__} of functions; to give the agent plain functions, "
+            f"register them: Agent(client, tools=ToolRegistry([{names}]))"
         )
-    raise TypeError(f"tools must be a ToolRegistry, not {type(tools).__name__}")
+    return combine_sources(tools)
+
+
+def _max_concurrency(source: ToolSource) -> int | None:
+    """The smallest ``max_concurrency`` among the registries in `source` (None: no limit)."""
+    parts = source.sources if isinstance(source, CombinedSource) else (source,)
+    limits = [
+        part.max_concurrency
+        for part in parts
+        if isinstance(part, ToolRegistry) and part.max_concurrency is not None
+    ]
+    return min(limits, default=None)
 
 
 class Agent:
@@ -50,8 +67,11 @@ class Agent:
 
     Args:
         client: The `AsyncPathors` client.
-        tools: The `ToolRegistry` the model may call (None: no tools). The agent
-            never closes it: the registry belongs to the application.
+        tools: The tools the model may call: a `ToolRegistry`, another
+            `ToolSource`, or a list of them (tool names must be unique across
+            them); None: no tools. The agent never closes them: they belong to
+            the application. A round of calls runs at most the smallest
+            ``max_concurrency`` of the registries at once.
         instructions: A system message sent first in every request (not kept
             in the transcript).
         max_turns: Most model answers per run.
@@ -63,15 +83,16 @@ class Agent:
 
     Raises:
         ValueError: `max_turns` or `on_max_turns` is out of range.
-        TypeError: `tools` is not a `ToolRegistry` (a list of functions gets a
-            hint: wrap it in ``ToolRegistry([...])``).
+        TypeError: `tools` is not a tool source or a list of them (a list of
+            functions gets a hint: wrap it in ``ToolRegistry([...])``).
+        ValueError: Two sources define the same tool name.
     """
 
     def __init__(
         self,
         client: AsyncPathors,
         *,
-        tools: ToolRegistry | None = None,
+        tools: ToolSource | Sequence[ToolSource] | None = None,
         instructions: str | None = None,
         max_turns: int = 10,
         extra_body: Mapping[str, Any] | None = None,
@@ -82,9 +103,11 @@ class Agent:
             raise ValueError(f"max_turns must be a positive int, got {max_turns!r}")
         if on_max_turns not in ("raise", "return"):
             raise ValueError(f"on_max_turns must be 'raise' or 'return', got {on_max_turns!r}")
+        source = _check_tools(tools)
         self._settings = RunSettings(
             client=client,
-            tools=_check_tools(tools),
+            tools=source,
+            max_tool_concurrency=_max_concurrency(source),
             instructions=instructions,
             max_turns=max_turns,
             extra_body=dict(extra_body) if extra_body else None,
@@ -93,7 +116,7 @@ class Agent:
         )
 
     def __repr__(self) -> str:
-        return f"Agent(tools={self.tools.names!r}, max_turns={self.max_turns})"
+        return f"Agent(tools={self.tools!r}, max_turns={self.max_turns})"
 
     @property
     def settings(self) -> RunSettings:
@@ -106,8 +129,8 @@ class Agent:
         return self._settings.client
 
     @property
-    def tools(self) -> ToolRegistry:
-        """The tools the model may call."""
+    def tools(self) -> ToolSource:
+        """The tools the model may call (one source; several given are combined)."""
         return self._settings.tools
 
     @property

@@ -7,28 +7,36 @@ model will get; `ToolRegistry.dispatch` turns it into a ``tool`` message and
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import difflib
-import functools
 import json
-import logging
-from collections.abc import Callable, Iterable, Mapping
+import math
+import re
+import sys
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from ._models import ToolFailure
+from ._models import ToolCall, ToolFailure, ToolResult
+from ._untrusted import clean_json, clean_text
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor
-
     import jsonschema.exceptions
 
-__all__ = ["Failed", "describe_errors", "invoke", "parse_arguments", "unknown_tool"]
-
-logger: Final = logging.getLogger("pathors_async")
+__all__ = [
+    "CANCELLED_TEXT",
+    "Failed",
+    "cancelled_result",
+    "describe_errors",
+    "failed_result",
+    "parse_arguments",
+    "unknown_tool",
+]
 
 #: Most schema problems listed in one message.
 MAX_PROBLEMS: Final = 10
+#: Deepest nesting of objects and arrays accepted in arguments.
+MAX_DEPTH: Final = 64
+_MAX_DIGITS: Final[int] = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
+_ESCAPED_SURROGATE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 _JSON_TYPES: Final = {
     dict: "an object",
     list: "an array",
@@ -67,6 +75,9 @@ def parse_arguments(
     """Parse a tool call's arguments text (or take a mapping as is).
 
     An empty text counts as ``{}`` (some models send it for tools without parameters).
+    The text is untrusted: NaN and infinities, duplicate keys, numbers of more
+    digits than Python converts and nesting past `MAX_DEPTH` levels are refused;
+    lone surrogates (unpaired UTF-16 halves) become U+FFFD, so the text can always be sent on.
 
     Raises:
         Failed: Too large, not JSON, or not a JSON object.
@@ -76,7 +87,7 @@ def parse_arguments(
     if isinstance(arguments, Mapping):
         return dict(arguments)
     # A character is at most 4 UTF-8 bytes: count exactly only when it could matter.
-    if len(arguments) * 4 > limit and (size := len(arguments.encode())) > limit:
+    if len(arguments) * 4 > limit and (size := len(arguments.encode(errors="replace"))) > limit:
         raise Failed(
             ToolFailure.TOO_LARGE,
             f"The arguments for tool {name!r} are {size:,} bytes, over the limit of "
@@ -84,23 +95,103 @@ def parse_arguments(
         )
     if not arguments.strip():
         return {}
-    try:
-        value = json.loads(arguments)
-    except json.JSONDecodeError as exc:
-        near = arguments[max(0, exc.pos - 20) : exc.pos + 20]
-        raise Failed(
-            ToolFailure.INVALID_JSON,
-            f"The arguments for tool {name!r} are not valid JSON: {exc.msg} at line "
-            f"{exc.lineno}, column {exc.colno} (near {near!r}). Send a JSON object that "
-            "matches the tool's parameters.",
-        ) from None
+    value = _decode(name, arguments)
     if not isinstance(value, dict):
         kind = _JSON_TYPES.get(type(value), type(value).__name__)
         raise Failed(
             ToolFailure.INVALID_JSON,
             f"The arguments for tool {name!r} must be a JSON object, not {kind}.",
         )
+    # Each level opens a bracket: with few brackets, the depth cannot be too much.
+    if arguments.count("{") + arguments.count("[") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
+        raise _too_deep(name)
+    if _may_have_surrogates(arguments):
+        cleaned: dict[str, Any] = clean_json(value)
+        return cleaned
     return value
+
+
+class _RefusedError(ValueError):
+    """A JSON text refused by one of the decoder's hooks; the message says why."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    seen: set[str] = set()
+    for key, _ in pairs:  # pragma: no branch - a duplicate is there
+        if key in seen:
+            raise _RefusedError(
+                f"the key {clean_text(key)!r} appears twice in one object. Send each key once."
+            )
+        seen.add(key)
+    return value  # pragma: no cover - unreachable
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _RefusedError(f"{text} is not a finite number. Send numbers as plain decimals.")
+    return value
+
+
+def _not_a_number(text: str) -> float:
+    raise _RefusedError(f"{text} is not a finite number. Send numbers as plain decimals.")
+
+
+_DECODER: Final = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates, parse_float=_finite, parse_constant=_not_a_number
+)
+
+
+def _decode(name: str, arguments: str) -> Any:  # noqa: ANN401 - JSON is Any by nature
+    try:
+        return _DECODER.decode(arguments)
+    except _RefusedError as exc:
+        said = str(exc)
+    except json.JSONDecodeError as exc:
+        near = arguments[max(0, exc.pos - 20) : exc.pos + 20]
+        said = (
+            f"{exc.msg} at line {exc.lineno}, column {exc.colno} (near {near!r}). Send a JSON "
+            "object that matches the tool's parameters."
+        )
+    except ValueError:  # the only other one: an integer past Python's digit limit
+        said = f"a number has more than {_MAX_DIGITS:,} digits. Send shorter numbers."
+    except RecursionError:
+        raise _too_deep(name) from None
+    raise Failed(
+        ToolFailure.INVALID_JSON,
+        clean_text(f"The arguments for tool {name!r} are not valid JSON: {said}"),
+    )
+
+
+def _too_deep(name: str) -> Failed:
+    return Failed(
+        ToolFailure.INVALID_JSON,
+        f"The arguments for tool {clean_text(name)!r} are nested more than {MAX_DEPTH} levels "
+        "deep. Send flatter arguments.",
+    )
+
+
+def _depth(value: object) -> int:
+    """How many levels of objects and arrays `value` has (iteratively: no recursion limit)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def _may_have_surrogates(text: str) -> bool:
+    if text.isascii():
+        return _ESCAPED_SURROGATE.search(text) is not None
+    return True
 
 
 def describe_errors(errors: Iterable[jsonschema.exceptions.ValidationError]) -> tuple[str, ...]:
@@ -112,77 +203,22 @@ def describe_errors(errors: Iterable[jsonschema.exceptions.ValidationError]) -> 
     return tuple(lines)
 
 
-async def invoke(
-    function: Callable[..., Any],
-    kwargs: dict[str, Any],
-    *,
-    name: str,
-    is_async: bool,
-    timeout: float | None,
-    executor: Callable[[], Executor],
-) -> Any:  # noqa: ANN401 - whatever the tool returns
-    """Run the tool: await it, or run it on a worker thread; enforce the timeout.
-
-    Raises:
-        Failed: It raised (the traceback is logged) or ran out of time.
-        asyncio.CancelledError: The caller was cancelled (an async tool is
-            cancelled with it).
-    """
-    try:
-        if is_async:
-            if timeout is None:
-                return await function(**kwargs)
-            return await _async_with_timeout(function(**kwargs), name, timeout)
-        return await _in_thread(function, kwargs, name=name, timeout=timeout, executor=executor())
-    except Failed:
-        raise
-    except Exception as exc:
-        logger.exception("tool %r raised %s", name, type(exc).__name__)
-        said = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        raise Failed(ToolFailure.EXCEPTION, f"The tool {name!r} failed: {said}") from exc
+#: What the model reads for a call whose run was cancelled before it finished.
+CANCELLED_TEXT: Final = "The tool call was cancelled before it finished; its result is unknown."
 
 
-async def _async_with_timeout(coroutine: Any, name: str, timeout: float) -> Any:  # noqa: ANN401
-    task = asyncio.ensure_future(coroutine)
-    try:
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    if not done:
-        task.cancel()
-        await asyncio.wait({task})  # let it run its cleanup
-        raise Failed(
-            ToolFailure.TIMEOUT,
-            f"The tool {name!r} did not finish within {timeout:g} s and was stopped.",
-        )
-    return task.result()
-
-
-async def _in_thread(
-    function: Callable[..., Any],
-    kwargs: dict[str, Any],
-    *,
-    name: str,
-    timeout: float | None,
-    executor: Executor,
-) -> Any:  # noqa: ANN401
-    context = contextvars.copy_context()
-    future = asyncio.get_running_loop().run_in_executor(
-        executor, functools.partial(context.run, function, **kwargs)
+def failed_result(tool_call: ToolCall, failed: Failed, *, duration: float = 0.0) -> ToolResult:
+    """The ``tool`` message answering a call that failed."""
+    return ToolResult(
+        role="tool",
+        tool_call_id=tool_call.id,
+        name=clean_text(tool_call.function.name),
+        content=clean_text(failed.message),
+        failure=failed.failure,
+        duration=duration,
     )
-    if timeout is None:
-        return await future
-    try:
-        done, _ = await asyncio.wait({future}, timeout=timeout)
-    except asyncio.CancelledError:
-        future.cancel()
-        raise
-    if not done:
-        future.cancel()  # stops it only if it has not started; a thread cannot be stopped
-        raise Failed(
-            ToolFailure.TIMEOUT,
-            f"The tool {name!r} did not finish within {timeout:g} s. It may still be "
-            "running, but its result will not be sent.",
-        )
-    return future.result()
+
+
+def cancelled_result(tool_call: ToolCall) -> ToolResult:
+    """The ``tool`` message answering a call cancelled before it finished (`CANCELLED_TEXT`)."""
+    return failed_result(tool_call, Failed(ToolFailure.CANCELLED, CANCELLED_TEXT))

@@ -8,18 +8,19 @@ path that raises instead. Sync tools run on a bounded thread pool the registry o
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, overload
 
 import attrs
 
-from ._dispatch import Failed, invoke, parse_arguments, unknown_tool
+from ._dispatch import Failed, failed_result, parse_arguments, unknown_tool
 from ._errors import ToolArgumentsError, ToolError, ToolExecutionError, ToolNotFoundError
+from ._invoke import Running, invoke
 from ._models import FunctionCall, ToolCall, ToolFailure, ToolResult
+from ._sources import ToolCallBatch, dispatch_as_completed
 from ._tools import Tool, ToolContext, ToolDecorator, check_timeout, render, tool
+from ._workers import WorkerPool
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -56,8 +57,8 @@ class ToolRegistry:
 
     Args:
         tools: Tools (or plain functions) to register now.
-        max_threads: Worker threads for sync tools (a bounded pool, started on
-            first use and shut down by `close` or the client's `aclose`).
+        max_threads: Worker threads for sync tools (a bounded pool of daemon
+            threads, started on first use and stopped by `close`/`aclose`).
         timeout: Default seconds per call for tools without their own (None: no limit).
         max_argument_bytes: Longest arguments text accepted, in bytes.
         max_concurrency: Default limit of calls run at once by `dispatch_all`.
@@ -86,7 +87,8 @@ class ToolRegistry:
         self.max_concurrency = max_concurrency
         self._tools: dict[str, Tool[Any, Any]] = {}
         self._definitions: list[dict[str, Any]] | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
+        self._running: set[Running] = set()
         for item in tools:
             self.add(item)
 
@@ -201,25 +203,51 @@ class ToolRegistry:
         """
         started = time.perf_counter()
         name = tool_call.function.name
-        value: Any = None
-        failure: ToolFailure | None = None
         try:
             value = await self._run(name, tool_call.function.arguments, tool_call, context)
-            content = render(value)
         except Failed as failed:
-            failure, content, value = failed.failure, failed.message, None
+            return failed_result(tool_call, failed, duration=time.perf_counter() - started)
+        try:
+            content = render(value)
         except (TypeError, ValueError) as exc:  # the value could not be written as JSON
-            failure = ToolFailure.EXCEPTION
-            content = f"The tool {name!r} returned a value that cannot be sent as JSON: {exc}"
-            value = None
+            not_json = Failed(
+                ToolFailure.EXCEPTION,
+                f"The tool {name!r} returned a value that cannot be sent as JSON: {exc}",
+            )
+            return failed_result(tool_call, not_json, duration=time.perf_counter() - started)
         return ToolResult(
             role="tool",
             tool_call_id=tool_call.id,
             name=name,
             content=content,
-            failure=failure,
+            failure=None,
             duration=time.perf_counter() - started,
             value=value,
+        )
+
+    def dispatch_as_completed(
+        self,
+        tool_calls: Iterable[ToolCall],
+        context: ToolContext[Any] | None = None,
+        *,
+        max_concurrency: int | None = None,
+    ) -> ToolCallBatch:
+        """Run a batch of tool calls concurrently; iterate for answers as they finish.
+
+        ``async with tools.dispatch_as_completed(calls) as batch:`` then
+        ``async for index, result in batch:``; `ToolCallBatch.cancel` answers the
+        calls not yet reported when you stop early.
+
+        Args:
+            tool_calls: The calls of one assistant message.
+            context: As for `dispatch`.
+            max_concurrency: Most calls running at once (default: the registry's; None: all).
+
+        Returns:
+            The batch.
+        """
+        return dispatch_as_completed(
+            self, tool_calls, context, max_concurrency=max_concurrency or self.max_concurrency
         )
 
     async def dispatch_all(
@@ -240,18 +268,17 @@ class ToolRegistry:
             One ``tool`` message per call, in order.
         """
         calls = list(tool_calls)
-        limit = max_concurrency or self.max_concurrency
         if len(calls) == 1:
             return [await self.dispatch(calls[0], context)]
-        if limit is None or limit >= len(calls):
-            return list(await asyncio.gather(*(self.dispatch(call, context) for call in calls)))
-        semaphore = asyncio.Semaphore(limit)
+        async with self.dispatch_as_completed(
+            calls, context, max_concurrency=max_concurrency
+        ) as batch:
+            answers = dict([answer async for answer in batch])
+        return [answers[index] for index in range(len(calls))]
 
-        async def limited(call: ToolCall) -> ToolResult:
-            async with semaphore:
-                return await self.dispatch(call, context)
-
-        return list(await asyncio.gather(*(limited(call) for call in calls)))
+    async def tool_definitions(self) -> list[dict[str, Any]]:
+        """The tool definitions (`definitions`), as the `ToolSource` protocol asks."""
+        return self.definitions
 
     async def call(
         self,
@@ -314,26 +341,34 @@ class ToolRegistry:
             name=name,
             is_async=made._is_async,  # noqa: SLF001
             timeout=made.timeout if made.timeout is not None else self.timeout,
-            executor=self._pool,
+            pool=self._workers,
+            running=self._running,
         )
 
     # ------------------------------------------------------------ life cycle
 
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                max_workers=self.max_threads, thread_name_prefix="pathors-tool"
-            )
-        return self._executor
+    def _workers(self) -> WorkerPool:
+        if self._pool is None:
+            self._pool = WorkerPool(self.max_threads)
+        return self._pool
 
     def close(self) -> None:
-        """Shut the worker threads down (a later sync call starts them again)."""
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        """Answer the calls in flight CANCELLED and stop the worker threads.
+
+        Never cancels a caller: each waiting `dispatch` returns a `ToolResult`
+        (failure ``CANCELLED``) and `call` raises `ToolExecutionError`. Async tools
+        are cancelled; a sync tool already running cannot be stopped, so its thread
+        ends when the tool returns (it is a daemon: it never keeps the process
+        alive). The registry stays usable: a later sync call starts new threads.
+        """
+        for running in list(self._running):
+            running.close()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
 
     async def aclose(self) -> None:
-        """Shut the worker threads down (an awaitable alias of `close`)."""
+        """Answer the calls in flight CANCELLED and stop the worker threads (see `close`)."""
         self.close()
 
     async def __aenter__(self) -> Self:

@@ -28,16 +28,16 @@ from ._transport import Request, Response, Transport
 __all__ = [
     "Chat",
     "Completions",
+    "HasDefinitions",
     "Sessions",
     "Settings",
-    "ToolSource",
     "tools_payload",
 ]
 
 ModelT = TypeVar("ModelT")
 
 
-class ToolSource(Protocol):
+class HasDefinitions(Protocol):
     """Anything with tool `definitions` (a `ToolRegistry`)."""
 
     @property
@@ -189,7 +189,7 @@ class Completions:
         self,
         *,
         messages: Sequence[Message | Mapping[str, Any]],
-        tools: Sequence[Mapping[str, Any]] | ToolSource | None = None,
+        tools: Sequence[Mapping[str, Any]] | HasDefinitions | None = None,
         session_id: str | None = None,
         timeout: float | Timeout | None = None,
         extra_body: Mapping[str, Any] | None = None,
@@ -236,7 +236,7 @@ class Completions:
         self,
         *,
         messages: Sequence[Message | Mapping[str, Any]],
-        tools: Sequence[Mapping[str, Any]] | ToolSource | None = None,
+        tools: Sequence[Mapping[str, Any]] | HasDefinitions | None = None,
         session_id: str | None = None,
         timeout: float | Timeout | None = None,
         extra_body: Mapping[str, Any] | None = None,

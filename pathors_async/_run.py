@@ -16,16 +16,16 @@ later ``await`` again, cannot leave a tool call unanswered.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Final
 
+from ._dispatch import CANCELLED_TEXT
 from ._errors import APIError, MaxTurnsExceeded, PathorsError
 from ._events import AgentEvent, TextDelta, ToolCallFinished, ToolCallStarted, TurnFinished
 from ._models import ChatCompletion, Message, ToolCall, ToolFailure, ToolResult
-from ._registry import ToolRegistry
+from ._sources import dispatch_as_completed
 from ._state import (
     HasRunSettings,
     HistoryMode,
@@ -57,7 +57,6 @@ __all__ = [
 ]
 
 #: What the model reads for a tool call the run stopped before it finished.
-CANCELLED_TEXT: Final = "The tool call was cancelled before it finished; its result is unknown."
 #: What the model reads for a tool call in an answer cut off by its length limit.
 CUT_OFF_TEXT: Final = (
     "The answer was cut off (finish_reason 'length') before this tool call was complete, "
@@ -84,8 +83,16 @@ async def drive(settings: RunSettings, state: RunState) -> RunResult:
     return state.result
 
 
-def request_arguments(settings: RunSettings, state: RunState) -> dict[str, Any]:
-    """The arguments of the run's next request (whole or streamed)."""
+def request_arguments(
+    settings: RunSettings, state: RunState, definitions: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The arguments of the run's next request (whole or streamed).
+
+    Args:
+        settings: The agent's settings.
+        state: The run so far.
+        definitions: The tool definitions to offer (empty: none).
+    """
     if state.history == "server":
         messages = state.transcript[state.server_known :]
         first = state.session_id is None
@@ -95,7 +102,7 @@ def request_arguments(settings: RunSettings, state: RunState) -> dict[str, Any]:
         messages = [Message(role="system", content=settings.instructions), *messages]
     return {
         "messages": list(messages),
-        "tools": settings.tools if len(settings.tools) else None,
+        "tools": definitions or None,
         "session_id": state.session_id,
         "extra_body": settings.extra_body,
     }
@@ -142,15 +149,16 @@ async def _ask(
     """
     client = settings.client
     try:
+        arguments = request_arguments(settings, state, await settings.tools.tool_definitions())
         if state.streaming:
-            async with client.chat.completions.stream(**request_arguments(settings, state)) as s:
+            async with client.chat.completions.stream(**arguments) as s:
                 async for chunk in s:
                     for choice in chunk.choices:
                         if choice.index == 0 and choice.delta.content:
                             yield TextDelta(text=choice.delta.content, turn=turn)
                 completion = await s.get_final_completion()
         else:
-            completion = await client.chat.completions.create(**request_arguments(settings, state))
+            completion = await client.chat.completions.create(**arguments)
         if not completion.choices:
             url = client.chat_completions_url
             raise APIError(
@@ -176,7 +184,9 @@ async def _tool_round(
     message = completion.choices[0].message
     calls = list(message.tool_calls or ())
     context: ToolContext[Any] = ToolContext(session_id=state.session_id, deps=state.deps)
-    batch = ToolBatch(settings.tools, calls, context)
+    batch = dispatch_as_completed(
+        settings.tools, calls, context, max_concurrency=settings.max_tool_concurrency
+    )
     results: dict[int, ToolResult] = {}
     try:
         yield TurnFinished(completion=completion, turn=turn)
@@ -188,78 +198,14 @@ async def _tool_round(
             yield ToolCallStarted(
                 name=function.name, id=call.id, arguments=function.arguments, tool_call=call
             )
-        batch.start()
-        while batch.running:
-            for position, result in await batch.next_finished():
-                results[position] = result  # kept even if the consumer stops at this yield
-                yield ToolCallFinished(
-                    result=result, failure=result.failure, duration=result.duration
-                )
+        async for position, result in batch:
+            results[position] = result  # kept even if the consumer stops at this yield
+            yield ToolCallFinished(result=result, failure=result.failure, duration=result.duration)
     finally:
-        results = {**batch.finished(), **results}
-        state.commit_tool_round(
-            message,
-            [
-                results[i] if i in results else unanswered(call, CANCELLED_TEXT)
-                for i, call in enumerate(calls)
-            ],
-        )
-        await batch.cancel()
-
-
-class ToolBatch:
-    """One answer's tool calls, run concurrently (at most ``tools.max_concurrency`` at once).
-
-    The only place the loop touches the dispatcher, so another one can take its place.
-    """
-
-    def __init__(
-        self, tools: ToolRegistry, calls: Sequence[ToolCall], context: ToolContext[Any]
-    ) -> None:
-        self._tools = tools
-        self._calls = calls
-        self._context = context
-        self._positions: dict[asyncio.Future[ToolResult], int] = {}
-        self._pending: set[asyncio.Future[ToolResult]] = set()
-
-    def start(self) -> None:
-        """Start every call."""
-        limit = asyncio.Semaphore(self._tools.max_concurrency or len(self._calls))
-
-        async def run_one(call: ToolCall) -> ToolResult:
-            async with limit:
-                return await self._tools.dispatch(call, self._context)
-
-        self._positions = {
-            asyncio.ensure_future(run_one(call)): i for i, call in enumerate(self._calls)
-        }
-        self._pending = set(self._positions)
-
-    @property
-    def running(self) -> bool:
-        """Whether some call has not been reported by `next_finished` yet."""
-        return bool(self._pending)
-
-    async def next_finished(self) -> list[tuple[int, ToolResult]]:
-        """Wait for at least one call to finish; return (position, result) pairs, in order."""
-        done, self._pending = await asyncio.wait(self._pending, return_when=asyncio.FIRST_COMPLETED)
-        return sorted((self._positions[task], task.result()) for task in done)
-
-    def finished(self) -> dict[int, ToolResult]:
-        """The results of every call that has finished, reported or not (no waiting)."""
-        return {
-            position: task.result()
-            for task, position in self._positions.items()
-            if task.done() and not task.cancelled() and task.exception() is None
-        }
-
-    async def cancel(self) -> None:
-        """Cancel the calls still running and wait for them to end."""
-        running = [task for task in self._positions if not task.done()]
-        for task in running:
-            task.cancel()
-        if running:
-            await asyncio.wait(running)
+        # Synchronous up to commit_tool_round: the answers are in place before any await.
+        results = {**dict(batch.cancel()), **results}
+        state.commit_tool_round(message, [results[i] for i in range(len(calls))])
+        await batch.aclose()  # wait for the cancelled calls to end
 
 
 def unanswered(call: ToolCall, text: str) -> ToolResult:

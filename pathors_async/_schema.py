@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 import inspect
 import json
-import re
 import types
 import typing
 from collections.abc import Callable, Mapping, MutableSequence, Sequence
@@ -20,16 +19,9 @@ from typing import Any, Final, Literal, Union
 
 import attrs
 
-__all__ = ["FunctionSchema", "Parameter", "function_schema", "parse_docstring", "type_schema"]
+from ._docstrings import parse_docstring
 
-_SECTION: Final = re.compile(
-    r"^(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|Returns?|Yields?|"
-    r"Raises|Examples?|Notes?|Attributes|See Also|Todo|Warnings?|References)\s*:\s*$"
-)
-_ARGS_SECTIONS: Final = frozenset(
-    {"Args", "Arguments", "Parameters", "Params", "Keyword Args", "Keyword Arguments"}
-)
-_ARG_LINE: Final = re.compile(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+__all__ = ["FunctionSchema", "Parameter", "function_schema", "parse_docstring", "type_schema"]
 
 _PRIMITIVES: Final[dict[Any, str]] = {
     str: "string",
@@ -89,51 +81,6 @@ class FunctionSchema:
     description: str
     parameters: dict[str, Any]
     params: tuple[Parameter, ...]
-
-
-def parse_docstring(docstring: str | None) -> tuple[str, dict[str, str]]:
-    """Split a Google-style docstring into the description and the argument descriptions.
-
-    Args:
-        docstring: The docstring, or None.
-
-    Returns:
-        The text before the first section (paragraphs kept apart, lines within a
-        paragraph joined) and a mapping of parameter name to its description.
-    """
-    if not docstring:
-        return "", {}
-    lines = inspect.cleandoc(docstring).splitlines()
-    description: list[str] = []
-    arguments: dict[str, list[str]] = {}
-    section: str | None = None
-    current: str | None = None
-    base_indent = 0
-    for line in lines:
-        header = _SECTION.match(line)
-        if header:
-            section, current = header.group(1), None
-            continue
-        if section is None:
-            description.append(line)
-            continue
-        if section not in _ARGS_SECTIONS or not line.strip():
-            continue
-        indent = len(line) - len(line.lstrip())
-        entry = _ARG_LINE.match(line.strip())
-        if entry and (current is None or indent <= base_indent):
-            current, base_indent = entry.group(1), indent
-            arguments[current] = [entry.group(2).strip()]
-        elif current is not None:
-            arguments[current].append(line.strip())
-    return _paragraphs(description), {
-        name: " ".join(part for part in parts if part) for name, parts in arguments.items()
-    }
-
-
-def _paragraphs(lines: list[str]) -> str:
-    text = "\n".join(lines).strip()
-    return "\n\n".join(" ".join(block.split()) for block in re.split(r"\n\s*\n", text) if block)
 
 
 def _json_type(value: object) -> str | None:
@@ -267,7 +214,7 @@ class _Builder:
         return schema
 
     def _attrs_class(self, cls: type, where: str) -> dict[str, Any]:
-        hints = typing.get_type_hints(cls, include_extras=True)
+        hints = _class_hints(cls, where)
         fields = [
             (
                 field.alias or field.name,
@@ -280,7 +227,7 @@ class _Builder:
         return self._object(cls, fields, where)
 
     def _typed_dict(self, cls: type, where: str) -> dict[str, Any]:
-        hints = typing.get_type_hints(cls, include_extras=True)
+        hints = _class_hints(cls, where)
         required_keys = getattr(cls, "__required_keys__", frozenset(hints))
         fields = [(name, hint, name in required_keys) for name, hint in hints.items()]
         return self._object(cls, fields, where)
@@ -351,14 +298,12 @@ def function_schema(
 
     Raises:
         SchemaError: A ``*args``/``**kwargs`` parameter, a positional-only one,
-            or an unsupported type; the message names the parameter.
+            one without an annotation, an annotation that cannot be resolved, or an
+            unsupported type; the message names the parameter.
     """
     name = getattr(function, "__name__", type(function).__name__)
     signature = inspect.signature(function)
-    try:
-        hints = typing.get_type_hints(function, include_extras=True)
-    except (NameError, TypeError) as exc:
-        raise SchemaError(f"{name}: cannot read its type hints ({exc})") from exc
+    hints = _type_hints(function, name, signature)
     description, documented = parse_docstring(inspect.getdoc(function))
     builder = _Builder(strict=strict)
     properties: dict[str, Any] = {}
@@ -366,13 +311,8 @@ def function_schema(
     params: list[Parameter] = []
     for parameter in signature.parameters.values():
         where = f"{name}({parameter.name})"
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            raise SchemaError(
-                f"{where}: *args and **kwargs cannot be described to the model; name each parameter"
-            )
-        if parameter.kind is parameter.POSITIONAL_ONLY:
-            raise SchemaError(f"{where}: positional-only parameters cannot be passed by name")
-        annotation = hints.get(parameter.name, Any)
+        _check_parameter(parameter, where, hints)
+        annotation = hints[parameter.name]
         if is_injected(annotation):
             params.append(Parameter(name=parameter.name, annotation=annotation, injected=True))
             continue
@@ -405,6 +345,52 @@ def function_schema(
         parameters["required"] = required
     parameters["additionalProperties"] = False
     return FunctionSchema(description=description, parameters=parameters, params=tuple(params))
+
+
+def _check_parameter(parameter: inspect.Parameter, where: str, hints: dict[str, Any]) -> None:
+    if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+        raise SchemaError(
+            f"{where}: *args and **kwargs cannot be described to the model; name each parameter"
+        )
+    if parameter.kind is parameter.POSITIONAL_ONLY:
+        raise SchemaError(f"{where}: positional-only parameters cannot be passed by name")
+    if parameter.name not in hints:
+        raise SchemaError(
+            f"{where}: the parameter has no type annotation; annotate it (e.g. "
+            f"{parameter.name}: str), or {parameter.name}: Any to accept any JSON value"
+        )
+
+
+def _type_hints(
+    function: Callable[..., Any], name: str, signature: inspect.Signature
+) -> dict[str, Any]:
+    """The function's resolved type hints; an unresolvable one names its parameter."""
+    try:
+        return typing.get_type_hints(function, include_extras=True)
+    except Exception as exc:  # noqa: BLE001 - NameError, TypeError, SyntaxError… from eval
+        failure = exc
+    namespace = getattr(inspect.unwrap(function), "__globals__", {})
+    for parameter in signature.parameters.values():
+        hint = parameter.annotation
+        if isinstance(hint, str):
+            try:
+                eval(hint, namespace)  # noqa: S307 - what get_type_hints does with a hint
+            except Exception as exc:
+                raise SchemaError(
+                    f"{name}({parameter.name}): cannot resolve the type hint {hint!r} ({exc}); "
+                    "import it where the function is defined"
+                ) from exc
+    raise SchemaError(f"{name}: cannot read its type hints ({failure})") from failure
+
+
+def _class_hints(cls: type, where: str) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls, include_extras=True)
+    except Exception as exc:
+        raise SchemaError(
+            f"{where}: cannot resolve the type hints of {cls.__qualname__} ({exc}); "
+            "import the names they use where the class is defined"
+        ) from exc
 
 
 def _json_default(value: object) -> Any:  # noqa: ANN401

@@ -16,7 +16,7 @@ from ._converter import to_messages
 from ._events import EventHook
 from ._ids import check_session_id
 from ._models import ChatCompletion, Message, ToolResult, Usage
-from ._registry import ToolRegistry
+from ._sources import ToolSource
 
 if TYPE_CHECKING:
     from ._client import AsyncPathors
@@ -41,7 +41,8 @@ class RunSettings:
     """How an agent runs: fixed when the `Agent` is made, shared by all its runs."""
 
     client: AsyncPathors
-    tools: ToolRegistry
+    tools: ToolSource
+    max_tool_concurrency: int | None = None
     instructions: str | None = None
     max_turns: int = 10
     extra_body: Mapping[str, Any] | None = None

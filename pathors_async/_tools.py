@@ -12,18 +12,19 @@ import functools
 import inspect
 import json
 import re
-import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any, Final, Generic, ParamSpec, Protocol, TypeVar, overload
 
 import attrs
 import jsonschema
 
-from ._converter import converter, unstructure
+from ._arguments import converter_for
 from ._dispatch import Failed, describe_errors
+from ._fastcheck import fast_check
 from ._models import ToolCall, ToolFailure
 from ._schema import Parameter, SchemaError, function_schema
+from ._untrusted import clean_text
 
 __all__ = ["Tool", "ToolContext", "ToolDecorator", "check_timeout", "render", "tool"]
 
@@ -34,9 +35,6 @@ R2 = TypeVar("R2")
 DepsT = TypeVar("DepsT")
 
 _NAME: Final = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-_UNIONS: Final = (typing.Union, types.UnionType)
-_LISTS: Final = (list, Sequence, Iterable)
-_DICTS: Final = (dict, Mapping)
 
 
 @attrs.frozen(kw_only=True)
@@ -50,12 +48,13 @@ class ToolContext(Generic[DepsT]):
         session_id: The conversation's session id, if known.
         tool_call: The tool call being answered (its id, name and raw arguments).
         deps: Whatever the caller passed as dependencies (a database handle, the
-            user's account…).
+            user's account…), None when nothing was passed. Typed as ``Deps`` for
+            ``ToolContext[Deps]``, so ``ctx.deps["user"]`` type-checks.
     """
 
     session_id: str | None = None
     tool_call: ToolCall | None = None
-    deps: DepsT | None = None
+    deps: DepsT = None  # type: ignore[assignment] # None when not given; typed as DepsT for tools
 
 
 def _is_context(annotation: Any) -> bool:  # noqa: ANN401
@@ -64,37 +63,10 @@ def _is_context(annotation: Any) -> bool:  # noqa: ANN401
     return annotation is ToolContext or typing.get_origin(annotation) is ToolContext
 
 
-def _native(annotation: Any) -> bool:  # noqa: ANN401, PLR0911
-    """Whether a validated JSON value already is of this type (no conversion needed)."""
-    if annotation is None or annotation is Any or annotation is object:
-        return True
-    if isinstance(annotation, type) and annotation in (str, int, bool, type(None), list, dict):
-        return True
-    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is typing.Annotated:
-        return _native(arguments[0])
-    if origin is typing.Literal:
-        return not any(isinstance(value, enum.Enum) for value in arguments)
-    if origin in _UNIONS or origin in _LISTS or origin in _DICTS:
-        return all(_native(member) for member in arguments)
-    if typing.is_typeddict(annotation):
-        return all(_native(hint) for hint in typing.get_type_hints(annotation).values())
-    return False
-
-
-def _converter_for(annotation: Any) -> Callable[[Any], Any] | None:  # noqa: ANN401
-    """How to turn a validated JSON value into `annotation` (None: it already is one)."""
-    if _native(annotation):
-        return None
-    if annotation is float:
-        return float
-    return functools.partial(converter.structure, cl=annotation)
-
-
 def _json_default(value: object) -> Any:  # noqa: ANN401
     """`json.dumps` fallback: attrs instances through the converter, enums and sets plainly."""
-    if attrs.has(type(value)):
-        return unstructure(value)
+    if attrs.has(type(value)):  # one level: json.dumps calls back for what is inside
+        return attrs.asdict(value, recurse=False)  # type: ignore[arg-type]
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, (set, frozenset, tuple)):
@@ -105,12 +77,14 @@ def _json_default(value: object) -> Any:  # noqa: ANN401
 def render(value: object) -> str:
     """Turn a tool's return value into message content: a str as is, else JSON.
 
+    Lone surrogates become U+FFFD, so the content can always be sent.
+
     Raises:
         TypeError: The value cannot be written as JSON.
     """
     if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=_json_default)
+        return clean_text(value)
+    return clean_text(json.dumps(value, ensure_ascii=False, allow_nan=False, default=_json_default))
 
 
 class Tool(Generic[P, R]):
@@ -129,6 +103,7 @@ class Tool(Generic[P, R]):
 
     __slots__ = (
         "__wrapped__",
+        "_fast",
         "_injects",
         "_is_async",
         "_params",
@@ -163,6 +138,7 @@ class Tool(Generic[P, R]):
         self.timeout = timeout
         self.strict = strict
         self._validator = _validator(name, parameters)
+        self._fast = fast_check(parameters)
         self._params = params
         self._raw = raw
         self._injects = any(p.injected for p in params)
@@ -199,7 +175,7 @@ class Tool(Generic[P, R]):
         """
         try:
             schema = function_schema(
-                function, strict=strict, is_injected=_is_context, make_converter=_converter_for
+                function, strict=strict, is_injected=_is_context, make_converter=converter_for
             )
         except SchemaError as exc:
             raise TypeError(f"cannot make a tool of {_function_name(function)}: {exc}") from None
@@ -289,7 +265,8 @@ class Tool(Generic[P, R]):
             Failed: The arguments do not fit the schema.
         """
         validator = self._validator
-        if not validator.is_valid(arguments):
+        fast = self._fast
+        if (fast is None or not fast(arguments)) and not validator.is_valid(arguments):
             problems = describe_errors(validator.iter_errors(arguments))
             raise Failed(
                 ToolFailure.INVALID_ARGUMENTS,
@@ -310,8 +287,22 @@ class Tool(Generic[P, R]):
                 value = arguments[param.name]
                 if value is None and param.null_means_default:
                     continue
-                kwargs[param.name] = value if param.convert is None else param.convert(value)
+                kwargs[param.name] = value if param.convert is None else self._convert(param, value)
         return kwargs
+
+    def _convert(self, param: Parameter, value: Any) -> Any:  # noqa: ANN401
+        """Convert a validated value; an attrs validator or enum lookup may still refuse it."""
+        assert param.convert is not None  # noqa: S101 - checked by the caller
+        try:
+            return param.convert(value)
+        except Exception as exc:
+            problem = clean_text(f"$.{param.name}: {exc}")
+            raise Failed(
+                ToolFailure.INVALID_ARGUMENTS,
+                f"Invalid arguments for tool {self.name!r}:\n- {problem}\n"
+                "Fix them and call the tool again.",
+                errors=(problem,),
+            ) from exc
 
 
 def _function_name(function: Callable[..., Any]) -> str:

@@ -23,10 +23,11 @@ from pathors_async import (
     ToolContext,
     ToolFailure,
     ToolRegistry,
+    ToolResult,
     TurnFinished,
     Usage,
 )
-from pathors_async._run import CANCELLED_TEXT
+from pathors_async._dispatch import CANCELLED_TEXT
 from pathors_async._state import sum_usage as _sum_usage
 from pathors_async.testing._responder import SCRIPTED
 
@@ -331,7 +332,13 @@ def test_options_are_checked(client):
         Agent(client, max_turns=0)
     with pytest.raises(ValueError, match="on_max_turns must be 'raise' or 'return'"):
         Agent(client, on_max_turns="ignore")
-    with pytest.raises(TypeError, match="tools must be a ToolRegistry, not str"):
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "tools must be a ToolSource (a ToolRegistry, or an object with tool_definitions, "
+            "dispatch and aclose), not str"
+        ),
+    ):
         Agent(client, tools="get_time")
 
 
@@ -347,13 +354,14 @@ def test_a_list_of_functions_gets_a_hint(client):
     with pytest.raises(
         TypeError,
         match=re.escape(
-            "tools must be a ToolRegistry, not a list; to give the agent plain functions, "
-            "register them: Agent(client, tools=ToolRegistry([get_time, get_weather]))"
+            "tools must be a ToolSource (a ToolRegistry) or a list of them, not a list of "
+            "functions; to give the agent plain functions, register them: "
+            "Agent(client, tools=ToolRegistry([get_time, get_weather]))"
         ),
     ):
         Agent(client, tools=[get_time, get_weather])
-    with pytest.raises(TypeError, match=re.escape("ToolRegistry([fn])")):
-        Agent(client, tools=())
+    with pytest.raises(TypeError, match=re.escape("ToolRegistry([get_time])")):
+        Agent(client, tools=[ToolRegistry(), get_time])
     assert Agent(client, tools=ToolRegistry([get_time, get_weather])).tools.names == [
         "get_time",
         "get_weather",
@@ -373,7 +381,7 @@ def test_the_settings_are_frozen_and_shared(client, tools):
     assert agent.client is client
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         settings.max_turns = 5
-    assert repr(Agent(client)) == "Agent(tools=[], max_turns=10)"
+    assert repr(Agent(client)) == "Agent(tools=ToolRegistry([]), max_turns=10)"
 
 
 # ------------------------------------------------------------------ streaming runs
@@ -558,3 +566,58 @@ async def test_the_registrys_max_concurrency_limits_a_rounds_calls(client, fake)
     result = await Agent(client, tools=tools).run("go")
     assert [m.content for m in result.messages if m.role == "tool"] == ["0", "1", "2", "3"]
     assert most[0] == 2
+
+
+class RemoteTools:
+    """A second kind of tool source: tools "behind a network", kept in memory."""
+
+    def __init__(self):
+        self.closed = False
+
+    async def tool_definitions(self):
+        schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+        return [{"type": "function", "function": {"name": "double", "parameters": schema}}]
+
+    async def dispatch(self, tool_call, context=None):
+        n = json.loads(tool_call.function.arguments)["n"]
+        return ToolResult(role="tool", tool_call_id=tool_call.id, name="double", content=str(n * 2))
+
+    async def aclose(self):
+        self.closed = True
+
+
+async def test_an_agent_takes_several_tool_sources(client, fake, tools):
+    remote = RemoteTools()
+    agent = Agent(client, tools=[tools, remote])
+    fake.reply_tool_calls(
+        [
+            {"name": "double", "arguments": {"n": 21}},
+            {"name": "get_weather", "arguments": {"location": "Oslo"}},
+        ]
+    )
+    fake.reply("Done.")
+    result = await agent.run("Double 21, and the weather in Oslo?")
+    assert [r.content for r in result.tool_results] == ["42", "22 c in Oslo"]
+    assert [r.failure for r in result.tool_results] == [None, None]
+    sent = [d["function"]["name"] for d in fake.requests[0].body["tools"]]
+    assert sent == [*tools.names, "double"]
+    assert not remote.closed  # the sources belong to the application
+
+
+def test_tool_names_must_be_unique_across_sources(client, tools):
+    other = ToolRegistry()
+
+    @other.tool
+    def get_time(city: str) -> str:
+        """Get the local time in a city."""
+        return city
+
+    with pytest.raises(ValueError, match="two tool sources define a tool named 'get_time'"):
+        Agent(client, tools=[tools, other])
+
+
+async def test_an_empty_list_of_sources_offers_no_tools(client, fake):
+    fake.reply("Hi.")
+    result = await Agent(client, tools=[]).run("Hello")
+    assert result.output == "Hi."
+    assert fake.requests[0].body.get("tools") is None

@@ -34,7 +34,7 @@ DESIGN_NAMES = """
     FunctionCall InsufficientCreditsError InternalServerError MaxTurnsExceeded Message
     NotFoundError PathorsError PermissionDeniedError RateLimitError RetryPolicy StreamError
     Timeout ToolArgumentsError ToolCall ToolCallDelta ToolError ToolExecutionError
-    ToolNotFoundError Usage
+    ToolNotFoundError ToolSource Usage
 """.split()
 
 

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
 from pathors_async import Agent, Conversation, TextDelta, ToolCallStarted, ToolRegistry
-from pathors_async._run import CANCELLED_TEXT
+from pathors_async._dispatch import CANCELLED_TEXT
 from pathors_async.testing._responder import SCRIPTED
 
 from .test_readme import BLOCKS

@@ -1,7 +1,8 @@
 """Pure pieces of the run: repairing transcripts saved with unanswered tool calls."""
 
 from pathors_async import FunctionCall, Message, ToolCall, ToolFailure
-from pathors_async._run import CANCELLED_TEXT, answer_unanswered
+from pathors_async._dispatch import CANCELLED_TEXT
+from pathors_async._run import answer_unanswered
 
 
 def calling(*ids):

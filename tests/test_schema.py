@@ -272,11 +272,40 @@ def test_no_parameters():
     }
 
 
-def test_missing_hints_mean_any():
-    def f(x, y=2):
+def test_an_unannotated_parameter_is_refused():
+    def f(x, y: int = 2):
+        return x
+
+    with pytest.raises(SchemaError) as info:
+        function_schema(f)
+    assert str(info.value) == (
+        "f(x): the parameter has no type annotation; annotate it (e.g. x: str), "
+        "or x: Any to accept any JSON value"
+    )
+
+
+def test_an_explicit_any_is_still_any():
+    def f(x: Any, y: Any = 2):
         return x
 
     assert function_schema(f).parameters["properties"] == {"x": {}, "y": {"default": 2}}
+
+
+@attrs.define
+class Dangling:
+    when: "NoSuchType"  # type: ignore[name-defined]  # noqa: F821
+
+
+class DanglingMovie(TypedDict):
+    when: "NoSuchType"  # type: ignore[name-defined]  # noqa: F821
+
+
+@pytest.mark.parametrize("cls", [Dangling, DanglingMovie])
+def test_an_unresolvable_forward_reference_in_a_class_names_the_parameter(cls):
+    def f(a: int, b: cls) -> None: ...
+
+    with pytest.raises(SchemaError, match=r"f\(b\): cannot resolve the type hints of "):
+        function_schema(f)
 
 
 @pytest.mark.parametrize(
@@ -286,7 +315,13 @@ def test_missing_hints_mean_any():
         ("def f(**kw: int) -> None: ...", r"f\(kw\): \*args and \*\*kwargs cannot be described"),
         ("def f(a: int, /) -> None: ...", r"f\(a\): positional-only parameters"),
         ("def f(when: complex) -> None: ...", r"f\(when\): the type complex cannot be sent"),
-        ("def f(a: 'Missing') -> None: ...", r"f: cannot read its type hints"),
+        (
+            "def f(a: int, b: 'Missing') -> None: ...",
+            (
+                r"f\(b\): cannot resolve the type hint 'Missing' "
+                r"\(name 'Missing' is not defined\); import it where the function is defined"
+            ),
+        ),
     ],
 )
 def test_bad_signatures_name_the_parameter(source, text):

@@ -5,7 +5,7 @@ import enum
 import json
 import logging
 import threading
-from typing import Literal
+from typing import Annotated, Literal
 
 import attrs
 import pytest
@@ -284,7 +284,11 @@ async def test_an_exception_is_logged_with_its_traceback(tools, caplog):
 
 async def test_arguments_over_the_size_limit():
     registry = ToolRegistry(max_argument_bytes=64)
-    registry.add(tool(name="echo")(lambda text: text))
+
+    @registry.tool
+    def echo(text: str) -> str:
+        return text
+
     result = await registry.dispatch(
         call("echo", json.dumps({"text": "é" * 40}, ensure_ascii=False))
     )
@@ -620,10 +624,10 @@ async def test_the_thread_pool_stays_bounded_under_a_thousand_sync_calls():
 
 async def test_close_stops_the_threads_and_a_later_call_starts_them_again(tools):
     await tools.dispatch(call("add", '{"a": 1, "b": 1}'))
-    assert tools._executor is not None
+    assert tools._pool is not None
     async with tools:
         pass
-    assert tools._executor is None
+    assert tools._pool is None
     await tools.aclose()
     assert (await tools.dispatch(call("add", '{"a": 1, "b": 1}'))).content == '{"sum": 2}'
 
@@ -682,11 +686,89 @@ async def test_a_tool_call_from_the_emulator_runs_and_its_answer_goes_back(clien
     assert fake.requests[0].body["tools"] == tools.definitions
 
 
-async def test_closing_the_client_never_closes_a_registry_it_was_given(fake, tools):
+async def test_closing_the_client_never_closes_a_registry_it_was_given(fake):
+    registry = ToolRegistry()
+    started, release = threading.Event(), threading.Event()
+
+    @registry.tool
+    def slow(x: int) -> int:
+        started.set()
+        release.wait(10)
+        return x
+
     client = fake.client()
-    await tools.dispatch(call("add", '{"a": 1, "b": 1}'))
-    await client.chat.completions.create(messages=[{"role": "user", "content": "hi"}], tools=tools)
-    assert tools._executor is not None
-    await client.aclose()
-    assert tools._executor is not None  # shared: other clients and agents may still use it
-    assert (await tools.call("add", {"a": 2, "b": 2})) == {"sum": 4}
+    await client.chat.completions.create(
+        messages=[{"role": "user", "content": "hi"}], tools=registry
+    )
+    running = asyncio.ensure_future(registry.dispatch(call("slow", '{"x": 7}')))
+    await asyncio.to_thread(started.wait, 10)
+    await client.aclose()  # shared: other clients and agents may still be using it
+    release.set()
+    result = await running
+    assert (result.failure, result.content) == (None, "7")
+    await registry.aclose()
+
+
+# ------------------------------------------------------------------ Annotated with schema keywords
+
+
+@attrs.frozen
+class Budget:
+    amount: Annotated[float, {"minimum": 0}]
+    unit: Annotated[Unit, {"title": "Unit"}] = Unit.C
+    where: Annotated[Place, {"title": "Place"}] = Place(city="Taipei")
+    span: Annotated[tuple[int, int], {"title": "Days"}] = (1, 2)
+    rates: Annotated[list[float], {"minItems": 1}] = attrs.field(factory=lambda: [1.0])
+
+
+async def test_annotated_keywords_work_for_every_type_that_needs_conversion():
+    registry = ToolRegistry()
+    seen = {}
+
+    @registry.tool
+    async def plan(
+        *,
+        amount: Annotated[float, {"minimum": 0}],
+        unit: Annotated[Unit, {"title": "Unit"}],
+        where: Annotated[Place, {"title": "Place"}],
+        span: Annotated[tuple[int, int], {"title": "Days"}],
+        rates: Annotated[list[float], {"minItems": 1}],
+        budget: Annotated[Budget, {"title": "Budget"}],
+    ) -> str:
+        seen.update(amount=amount, unit=unit, where=where, span=span, rates=rates, budget=budget)
+        return "ok"
+
+    properties = registry.definitions[0]["function"]["parameters"]["properties"]
+    assert properties["amount"] == {"type": "number", "minimum": 0}
+    assert properties["budget"]["properties"]["amount"] == {"type": "number", "minimum": 0}
+    arguments = {
+        "amount": 2,
+        "unit": "f",
+        "where": {"city": "Oslo"},
+        "span": [1, 3],
+        "rates": [1, 2.5],
+        "budget": {
+            "amount": 3,
+            "unit": "f",
+            "where": {"city": "Oslo"},
+            "span": [4, 5],
+            "rates": [2],
+        },
+    }
+    result = await registry.dispatch(call("plan", json.dumps(arguments)))
+    assert (result.failure, result.content) == (None, "ok")
+    assert seen == {
+        "amount": 2.0,
+        "unit": Unit.F,
+        "where": Place(city="Oslo"),
+        "span": (1, 3),
+        "rates": [1.0, 2.5],
+        "budget": Budget(
+            amount=3.0, unit=Unit.F, where=Place(city="Oslo"), span=(4, 5), rates=[2.0]
+        ),
+    }
+    assert type(seen["amount"]) is float
+    assert [type(rate) for rate in seen["rates"]] == [float, float]
+    refused = await registry.dispatch(call("plan", json.dumps({**arguments, "amount": -1})))
+    assert refused.failure is ToolFailure.INVALID_ARGUMENTS
+    assert "- $.amount: -1 is less than the minimum of 0" in refused.content

@@ -6,7 +6,7 @@ would be unused, and ``--strict`` (warn_unused_ignores) would fail the build.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pathors_async import (
     FunctionCall,
@@ -16,6 +16,7 @@ from pathors_async import (
     ToolDecorator,
     ToolRegistry,
     ToolResult,
+    ToolSource,
     tool,
 )
 
@@ -54,6 +55,13 @@ async def whoami(ctx: ToolContext[dict[str, int]], name: str) -> str:
     return f"{name} in {ctx.session_id}"
 
 
+@tools.tool
+def account(ctx: ToolContext[dict[str, str]]) -> str:
+    """Say whose account this is: ``ctx.deps`` is typed as the deps type."""
+    user: str = ctx.deps["user"]
+    return user
+
+
 def _never_called() -> None:
     """Calls that must not type-check: each ignore is needed, or mypy fails."""
     add("1", 2)  # type: ignore[arg-type]
@@ -75,3 +83,18 @@ async def test_decorated_tools_keep_their_signatures() -> None:
     )
     assert result.content == "3"
     tools.close()
+
+
+async def test_a_registry_is_a_tool_source_and_its_batches_are_typed() -> None:
+    source: ToolSource = tools  # structurally: mypy checks every method's signature
+    definitions: list[dict[str, Any]] = await source.tool_definitions()
+    assert [d["function"]["name"] for d in definitions] == tools.names
+    call = ToolCall(id="c1", function=FunctionCall(name="add", arguments='{"a": 1, "b": 2}'))
+    async with tools.dispatch_as_completed([call, call]) as batch:
+        async for index, result in batch:
+            position: int = index
+            answer: ToolResult = result
+            assert (position, answer.content) in ((0, "3"), (1, "3"))
+    rest: list[tuple[int, ToolResult]] = batch.cancel()
+    assert rest == []
+    await tools.aclose()
