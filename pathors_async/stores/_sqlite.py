@@ -1,0 +1,260 @@
+"""`SQLiteStore`: conversations in one SQLite file, shared by the processes of one machine.
+
+The stdlib `sqlite3` runs on a daemon thread of the store's own, never on the
+event loop. The file is in WAL mode with a busy timeout, so readers never block
+and writers queue instead of failing with "database is locked". A turn costs
+two write transactions: take the lease and read the conversation, then save it
+and give the lease up.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+import attrs
+
+from pathors_async._errors import StoreError
+
+from ._protocol import Lease, check_key, check_lease, check_seconds, decode, encode, lease_lost
+from ._thread import WorkerThread
+from ._waiting import Wakeups, acquire_cancel_safe, wait_for_lease
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS pathors_conversations (
+    key TEXT PRIMARY KEY, data TEXT NOT NULL, updated_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pathors_leases (
+    key TEXT PRIMARY KEY, token INTEGER NOT NULL, expires_at REAL NOT NULL,
+    released INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+"""
+# Lease rows are never deleted, so a key's tokens only grow.
+TAKE: Final = """
+INSERT INTO pathors_leases (key, token, expires_at, released) VALUES (?, ?, ?, 0)
+ON CONFLICT (key) DO UPDATE SET
+    token = excluded.token, expires_at = excluded.expires_at, released = 0
+"""
+
+
+def _is_free(row: tuple[int, float, int] | None, now: float) -> bool:
+    return row is None or bool(row[2]) or row[1] <= now
+
+
+class SQLiteStore:
+    """A `ConversationStore` in a SQLite file: the embedded default for one machine.
+
+    Every process (web workers, scripts) that opens the same file shares the
+    conversations and their leases. Not for network file systems (NFS, SMB):
+    SQLite's locks do not work there; use `RedisStore` across hosts.
+
+    Args:
+        path: The database file (created if missing), or ``":memory:"`` for one process.
+        busy_timeout: Seconds a write waits for another process's transaction.
+        clock: Seconds since the epoch (``time.time``), shared by the processes.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.busy_timeout = check_seconds("busy_timeout", busy_timeout)
+        self._clock = clock
+        self._connection: sqlite3.Connection | None = None
+        self._thread = WorkerThread(f"pathors-sqlite:{pathlib.Path(self.path).name}")
+        self._wakeups = Wakeups()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    # ------------------------------------------------------------ on the thread
+
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            connection = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,  # explicit BEGIN IMMEDIATE where we write
+                check_same_thread=False,
+            )
+            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.executescript(SCHEMA)
+            self._connection = connection
+        return self._connection
+
+    def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `body` in one ``BEGIN IMMEDIATE`` transaction."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = body(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    def _take(self, key: str, ttl: float, *, load: bool, peek: bool) -> Lease | None:
+        if peek:  # a read first, so that waiters do not queue for the write lock
+            row = (
+                self._db()
+                .execute(
+                    "SELECT token, expires_at, released FROM pathors_leases WHERE key = ?", (key,)
+                )
+                .fetchone()
+            )
+            if not _is_free(row, self._clock()):
+                return None
+
+        def take(db: sqlite3.Connection) -> Lease | None:
+            now = self._clock()
+            row = db.execute(
+                "SELECT token, expires_at, released FROM pathors_leases WHERE key = ?", (key,)
+            ).fetchone()
+            if not _is_free(row, now):
+                return None
+            token = 1 if row is None else row[0] + 1
+            db.execute(TAKE, (key, token, now + ttl))
+            data = None
+            if load:
+                found = db.execute(
+                    "SELECT data FROM pathors_conversations WHERE key = ?", (key,)
+                ).fetchone()
+                data = decode(key, found[0]) if found else None
+            return Lease(key=key, token=token, expires_at=now + ttl, data=data)
+
+        return self._write(take)
+
+    def _save(self, key: str, text: str, token: int, *, release: bool) -> None:
+        def save(db: sqlite3.Connection) -> None:
+            row = db.execute("SELECT token FROM pathors_leases WHERE key = ?", (key,)).fetchone()
+            if row is None or row[0] != token:
+                raise lease_lost(key, token)
+            db.execute(
+                "INSERT INTO pathors_conversations (key, data, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET data = excluded.data, "
+                "updated_at = excluded.updated_at",
+                (key, text, self._clock()),
+            )
+            if release:
+                db.execute("UPDATE pathors_leases SET released = 1 WHERE key = ?", (key,))
+
+        self._write(save)
+
+    # ------------------------------------------------------------ async API
+
+    async def _run(self, key: str | None, function: Callable[[], T]) -> T:
+        try:
+            return await self._thread.run(function)
+        except sqlite3.Error as exc:
+            hint = (
+                "another process held a write transaction longer than busy_timeout; raise it"
+                if "locked" in str(exc) or "busy" in str(exc)
+                else "check the path, its permissions and free disk space"
+            )
+            raise StoreError(
+                f"SQLite store {self.path!r} failed: {exc} ({type(exc).__name__}); {hint}",
+                key=key,
+            ) from exc
+
+    async def acquire(self, key: str, *, ttl: float, wait: float, load: bool = False) -> Lease:
+        """Take the lease on `key` (see `ConversationStore.acquire`): one transaction."""
+        check_key(key)
+        ttl = check_seconds("ttl", ttl)
+        wait = check_seconds("wait", wait, allow_zero=True)
+        attempts = 0
+
+        async def try_once() -> Lease | None:
+            nonlocal attempts
+            attempts += 1
+            peek = attempts > 1
+            return await self._run(key, lambda: self._take(key, ttl, load=load, peek=peek))
+
+        return await acquire_cancel_safe(
+            wait_for_lease(key, wait, try_once, self._wakeups), self.release
+        )
+
+    async def renew(self, lease: Lease, *, ttl: float) -> Lease:
+        """Extend a held lease (see `ConversationStore.renew`)."""
+        ttl = check_seconds("ttl", ttl)
+
+        def renew() -> float | None:
+            expires_at = self._clock() + ttl
+            cursor = self._db().execute(
+                "UPDATE pathors_leases SET expires_at = ? "
+                "WHERE key = ? AND token = ? AND released = 0",
+                (expires_at, lease.key, lease.token),
+            )
+            return expires_at if cursor.rowcount else None
+
+        expires_at = await self._run(lease.key, renew)
+        if expires_at is None:
+            raise lease_lost(lease.key, lease.token)
+        return attrs.evolve(lease, expires_at=expires_at, data=None)
+
+    async def release(self, lease: Lease) -> None:
+        """Give the lease up (see `ConversationStore.release`)."""
+        await self._run(
+            lease.key,
+            lambda: self._db().execute(
+                "UPDATE pathors_leases SET released = 1 WHERE key = ? AND token = ?",
+                (lease.key, lease.token),
+            ),
+        )
+        self._wakeups.notify(lease.key)
+
+    async def load(self, key: str) -> dict[str, Any] | None:
+        """Return the saved data of `key`, or None."""
+        check_key(key)
+
+        def load() -> dict[str, Any] | None:
+            row = (
+                self._db()
+                .execute("SELECT data FROM pathors_conversations WHERE key = ?", (key,))
+                .fetchone()
+            )
+            return decode(key, row[0]) if row else None
+
+        return await self._run(key, load)
+
+    async def save(
+        self, key: str, data: dict[str, Any], lease: Lease, *, release: bool = False
+    ) -> None:
+        """Save `data`, fenced by `lease` (see `ConversationStore.save`): one transaction."""
+        check_lease(check_key(key), lease)
+        text = encode(data)
+        await self._run(key, lambda: self._save(key, text, lease.token, release=release))
+        if release:
+            self._wakeups.notify(key)
+
+    async def delete(self, key: str) -> None:
+        """Remove the saved data of `key`."""
+        check_key(key)
+        await self._run(
+            key,
+            lambda: self._db().execute("DELETE FROM pathors_conversations WHERE key = ?", (key,)),
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection and end the store's thread; the store cannot be used after."""
+
+        def close() -> None:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+        await self._thread.stop(close)
