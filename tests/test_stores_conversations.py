@@ -133,7 +133,7 @@ async def test_a_run_longer_than_the_ttl_keeps_its_lease(agent, gate, fake):
     fake.reply_tool_calls([{"name": "wait_for_go"}])
     run = asyncio.ensure_future(conversations.send("k", "slow"))
     await gate["entered"].wait()
-    await store.renewed.wait()
+    await asyncio.wait_for(store.renewed.wait(), 60)  # a guard: fail, not hang, if never renewed
     with pytest.raises(ConversationBusy):
         await conversations.send("k", "meanwhile")
     gate["go"].set()
@@ -251,9 +251,14 @@ async def test_a_cancelled_send_saves_the_message_and_releases(agent, fake):
     assert result.output == f"{SCRIPTED} You said: are you there?"
 
 
-async def test_an_anyio_cancel_scope_cannot_stop_the_save(agent, fake, tmp_path):
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_an_anyio_cancel_scope_cannot_stop_the_save(kind, agent, fake, tmp_path, request):
     """A level-triggered cancel (Starlette when the browser goes away) hits every await."""
-    store = SQLiteStore(tmp_path / "c.db")
+    store = (
+        SQLiteStore(tmp_path / "c.db")
+        if kind == "sqlite"
+        else RedisStore(request.getfixturevalue("redis_url"), prefix=unique_prefix())
+    )
     conversations = Conversations(agent, store)
     fake.stall_next()
 

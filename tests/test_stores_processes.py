@@ -108,8 +108,8 @@ async def test_busy_then_a_killed_holder_frees_the_conversation_after_the_ttl(sp
     worker = await holder(spec, emulator, "k")
     store = make_store(spec)
     async with emulator.client() as client:
-        conversations = Conversations(Agent(client), store, lock_ttl=5, lock_wait=0.2)
-        with pytest.raises(ConversationBusy):  # the holder renews its lease: still busy
+        conversations = Conversations(Agent(client), store, lock_ttl=5, lock_wait=1.5)
+        with pytest.raises(ConversationBusy):  # longer than its 1 s ttl: the holder renews
             await conversations.send("k", "hello?")
         worker.send_signal(signal.SIGKILL)
         await worker.communicate()

@@ -32,12 +32,26 @@ logger = logging.getLogger("pathors_async.stores")
 
 @attrs.define
 class _Turn:
-    """One leased turn: the lease, the conversation, and what it looked like when loaded."""
+    """One leased turn: the lease, the conversation, and what it looked like when loaded.
+
+    Renewal starts as a timer; only a run that outlives a third of the ttl gets a
+    renewing task, so short turns cost no extra task.
+    """
 
     lease: Lease
     conversation: Conversation
     loaded: dict[str, Any] | None
+    timer: asyncio.TimerHandle | None = None
     renewer: asyncio.Task[None] | None = None
+    done: bool = False
+
+    def stop_renewing(self) -> None:
+        """Stop renewing the lease (a renewal under way is fenced and harmless)."""
+        self.done = True
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.renewer is not None:
+            self.renewer.cancel()
 
 
 class Conversations:
@@ -212,40 +226,49 @@ class Conversations:
             await asyncio.shield(self.store.release(lease))
             raise
         turn = _Turn(lease=lease, conversation=conversation, loaded=lease.data)
-        turn.renewer = asyncio.ensure_future(self._renew(turn))
+        turn.timer = asyncio.get_running_loop().call_later(
+            self.lock_ttl / 3, self._start_renewing, turn
+        )
         return turn
+
+    def _start_renewing(self, turn: _Turn) -> None:
+        if not turn.done:
+            turn.renewer = asyncio.ensure_future(self._renew(turn))
 
     async def _renew(self, turn: _Turn) -> None:
         """Keep the lease while the run lasts: renew it every third of `lock_ttl`."""
-        every = self.lock_ttl / 3
-        while True:
-            await asyncio.sleep(every)
+        while not turn.done:
             try:
                 turn.lease = await self.store.renew(turn.lease, ttl=self.lock_ttl)
             except LeaseLost as exc:
-                logger.warning("conversation %r: %s", turn.lease.key, exc)
+                if not turn.done:
+                    logger.warning("conversation %r: %s", turn.lease.key, exc)
                 return
             except StoreError as exc:  # try again next time; the lease may still hold
                 logger.warning(
                     "conversation %r: renewing the lease failed: %s", turn.lease.key, exc
                 )
+            await asyncio.sleep(self.lock_ttl / 3)
 
     async def _finish(self, turn: _Turn, *, error: BaseException | None) -> None:
-        """Save the transcript and release the lease, in a task cancellation cannot reach.
+        """Save the transcript and release the lease, whatever cancellation says.
 
-        The data is taken now, before any await; if the caller is cancelled while
-        waiting, the task carries on alone (`aclose` waits for it).
+        The data is taken before any await. If the caller is cancelled during the
+        save (an anyio cancel scope cancels every await after it), the save is
+        done again in a task the cancellation cannot reach: a fenced save and a
+        release are safe to repeat. `aclose` waits for such tasks.
         """
-        if turn.renewer is not None:
-            turn.renewer.cancel()
+        turn.stop_renewing()
         data: dict[str, Any] | None = turn.conversation.to_dict()
         if data == turn.loaded or (turn.loaded is None and not turn.conversation.messages):
             data = None  # nothing changed: only release
-        task = asyncio.ensure_future(self._save(turn, data))
-        self._finishing.add(task)
-        task.add_done_callback(self._finished)
         try:
-            await asyncio.shield(task)
+            await self._save(turn, data)
+        except asyncio.CancelledError:
+            task = asyncio.ensure_future(self._save(turn, data))
+            self._finishing.add(task)
+            task.add_done_callback(self._finished)
+            raise
         except LeaseLost as exc:
             exc.messages = turn.conversation.messages
             if error is None or isinstance(error, Exception):
@@ -254,8 +277,6 @@ class Conversations:
             logger.warning("conversation %r: %s", turn.lease.key, exc)
 
     async def _save(self, turn: _Turn, data: dict[str, Any] | None) -> None:
-        if turn.renewer is not None:
-            await asyncio.gather(turn.renewer, return_exceptions=True)
         if data is None:
             await self.store.release(turn.lease)
         else:

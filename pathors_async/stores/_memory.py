@@ -60,6 +60,10 @@ class MemoryStore:
         ttl = check_seconds("ttl", ttl)
         wait = check_seconds("wait", wait, allow_zero=True)
 
+        lease = self._try(key, ttl, load=load)
+        if lease is not None:  # free: no waiting, nothing to cancel
+            return lease
+
         async def try_once() -> Lease | None:
             return self._try(key, ttl, load=load)
 
