@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 
 import pytest
 from redis.asyncio import Redis
@@ -321,3 +322,36 @@ def test_store_errors_sit_in_the_documented_tree():
     assert StoreError.__mro__[1] is PathorsError
     assert ConversationBusy.__mro__[1] is StoreError
     assert LeaseLost.__mro__[1] is StoreError
+
+
+async def test_sqlite_writes_queued_together_share_a_transaction_but_not_a_failure(tmp_path):
+    store = SQLiteStore(tmp_path / "c.db")
+    stale = await store.acquire("a", ttl=30, wait=0)
+    await store.save("a", DATA, stale, release=True)
+    fresh = await store.acquire("a", ttl=30, wait=0)
+    other = await store.acquire("b", ttl=30, wait=0)
+    gate = threading.Event()
+    blocker = asyncio.ensure_future(store._thread.run(gate.wait))  # holds the thread
+    await asyncio.sleep(0)
+    late = asyncio.ensure_future(store.save("a", {**DATA, "x": "late"}, stale))
+    good = asyncio.ensure_future(store.save("b", DATA, other, release=True))
+    await asyncio.sleep(0)  # both queued behind the blocker: one batch
+    gate.set()
+    await blocker
+    with pytest.raises(LeaseLost):
+        await late
+    await good
+    assert await store.load("a") == DATA  # the refused save wrote nothing...
+    assert await store.load("b") == DATA  # ...and did not undo its neighbour's
+    await store.release(fresh)
+    await store.aclose()
+
+
+async def test_a_worker_thread_stops_after_its_queued_calls(tmp_path):
+    store = SQLiteStore(tmp_path / "c.db")
+    await store.aclose()  # never started: nothing to stop
+    store = SQLiteStore(tmp_path / "c.db")
+    loads = [asyncio.ensure_future(store.load(f"k{n}")) for n in range(5)]
+    await asyncio.sleep(0)
+    await store.aclose()
+    assert await asyncio.gather(*loads) == [None] * 5

@@ -3,17 +3,19 @@
 The stdlib `sqlite3` runs on a daemon thread of the store's own, never on the
 event loop. The file is in WAL mode with a busy timeout, so readers never block
 and writers queue instead of failing with "database is locked". A turn costs
-two write transactions: take the lease and read the conversation, then save it
-and give the lease up.
+at most two write transactions: take the lease and read the conversation, then
+save it and give the lease up; writes queued together share one transaction
+(group commit), each in a savepoint of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -21,7 +23,7 @@ import attrs
 from pathors_async._errors import StoreError
 
 from ._protocol import Lease, check_key, check_lease, check_seconds, decode, encode, lease_lost
-from ._thread import WorkerThread
+from ._thread import Outcome, WorkerThread, run_each
 from ._waiting import Wakeups, acquire_cancel_safe, wait_for_lease
 
 __all__ = ["SQLiteStore"]
@@ -49,6 +51,18 @@ def _is_free(row: tuple[int, float, int] | None, now: float) -> bool:
     return row is None or bool(row[2]) or row[1] <= now
 
 
+class _Write:
+    """A call that writes: its batch runs in one ``BEGIN IMMEDIATE`` transaction."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: Callable[[], Any]) -> None:
+        self.function = function
+
+    def __call__(self) -> Any:  # noqa: ANN401 - whatever the function returns
+        return self.function()
+
+
 class SQLiteStore:
     """A `ConversationStore` in a SQLite file: the embedded default for one machine.
 
@@ -73,7 +87,9 @@ class SQLiteStore:
         self.busy_timeout = check_seconds("busy_timeout", busy_timeout)
         self._clock = clock
         self._connection: sqlite3.Connection | None = None
-        self._thread = WorkerThread(f"pathors-sqlite:{pathlib.Path(self.path).name}")
+        self._thread = WorkerThread(
+            f"pathors-sqlite:{pathlib.Path(self.path).name}", run_batch=self._run_batch
+        )
         self._wakeups = Wakeups()
 
     def __repr__(self) -> str:
@@ -86,7 +102,7 @@ class SQLiteStore:
             connection = sqlite3.connect(
                 self.path,
                 timeout=self.busy_timeout,
-                isolation_level=None,  # explicit BEGIN IMMEDIATE where we write
+                isolation_level=None,  # transactions are ours: one BEGIN IMMEDIATE per batch
                 check_same_thread=False,
             )
             connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
@@ -96,70 +112,89 @@ class SQLiteStore:
             self._connection = connection
         return self._connection
 
-    def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `body` in one ``BEGIN IMMEDIATE`` transaction."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
+    def _run_batch(self, calls: Sequence[Callable[[], Any]]) -> list[Outcome]:
+        """Run a batch: reads alone as they are; with a write, all in one transaction.
+
+        Each call gets a savepoint, so one that fails (a refused save) undoes
+        only its own changes; if the transaction cannot begin or commit, every
+        call of the batch fails with that error and nothing is written.
+        """
+        if not any(isinstance(call, _Write) for call in calls):
+            return run_each(calls)
         try:
-            result = body(db)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return result
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:  # noqa: BLE001 - every call gets it
+            return [(False, exc)] * len(calls)
+        outcomes: list[Outcome] = []
+        try:
+            for call in calls:
+                db.execute("SAVEPOINT call")
+                outcome = run_each([call])[0]
+                if not outcome[0]:
+                    db.execute("ROLLBACK TO call")
+                db.execute("RELEASE call")
+                outcomes.append(outcome)
+            db.execute("COMMIT")
+        except BaseException as exc:  # noqa: BLE001 - every call gets it
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            return [(False, exc)] * len(calls)
+        return outcomes
 
-    def _take(self, key: str, ttl: float, *, load: bool, peek: bool) -> Lease | None:
-        if peek:  # a read first, so that waiters do not queue for the write lock
-            row = (
-                self._db()
-                .execute(
-                    "SELECT token, expires_at, released FROM pathors_leases WHERE key = ?", (key,)
-                )
-                .fetchone()
-            )
-            if not _is_free(row, self._clock()):
-                return None
+    def _is_free(self, key: str) -> bool:
+        row = (
+            self._db()
+            .execute("SELECT token, expires_at, released FROM pathors_leases WHERE key = ?", (key,))
+            .fetchone()
+        )
+        return _is_free(row, self._clock())
 
-        def take(db: sqlite3.Connection) -> Lease | None:
-            now = self._clock()
-            row = db.execute(
-                "SELECT token, expires_at, released FROM pathors_leases WHERE key = ?", (key,)
+    def _take(self, key: str, ttl: float, *, load: bool) -> Lease | None:
+        db = self._db()
+        now = self._clock()
+        row = db.execute(
+            "SELECT token, expires_at, released FROM pathors_leases WHERE key = ?", (key,)
+        ).fetchone()
+        if not _is_free(row, now):
+            return None
+        token = 1 if row is None else row[0] + 1
+        db.execute(TAKE, (key, token, now + ttl))
+        data = None
+        if load:
+            found = db.execute(
+                "SELECT data FROM pathors_conversations WHERE key = ?", (key,)
             ).fetchone()
-            if not _is_free(row, now):
-                return None
-            token = 1 if row is None else row[0] + 1
-            db.execute(TAKE, (key, token, now + ttl))
-            data = None
-            if load:
-                found = db.execute(
-                    "SELECT data FROM pathors_conversations WHERE key = ?", (key,)
-                ).fetchone()
-                data = decode(key, found[0]) if found else None
-            return Lease(key=key, token=token, expires_at=now + ttl, data=data)
-
-        return self._write(take)
+            data = decode(key, found[0]) if found else None
+        return Lease(key=key, token=token, expires_at=now + ttl, data=data)
 
     def _save(self, key: str, text: str, token: int, *, release: bool) -> None:
-        def save(db: sqlite3.Connection) -> None:
-            row = db.execute("SELECT token FROM pathors_leases WHERE key = ?", (key,)).fetchone()
-            if row is None or row[0] != token:
-                raise lease_lost(key, token)
-            db.execute(
-                "INSERT INTO pathors_conversations (key, data, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET data = excluded.data, "
-                "updated_at = excluded.updated_at",
-                (key, text, self._clock()),
-            )
-            if release:
-                db.execute("UPDATE pathors_leases SET released = 1 WHERE key = ?", (key,))
+        db = self._db()
+        row = db.execute("SELECT token FROM pathors_leases WHERE key = ?", (key,)).fetchone()
+        if row is None or row[0] != token:
+            raise lease_lost(key, token)
+        db.execute(
+            "INSERT INTO pathors_conversations (key, data, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET data = excluded.data, "
+            "updated_at = excluded.updated_at",
+            (key, text, self._clock()),
+        )
+        if release:
+            db.execute("UPDATE pathors_leases SET released = 1 WHERE key = ?", (key,))
 
-        self._write(save)
+    def _renew(self, lease: Lease, ttl: float) -> float | None:
+        expires_at = self._clock() + ttl
+        cursor = self._db().execute(
+            "UPDATE pathors_leases SET expires_at = ? WHERE key = ? AND token = ? AND released = 0",
+            (expires_at, lease.key, lease.token),
+        )
+        return expires_at if cursor.rowcount else None
 
     # ------------------------------------------------------------ async API
 
-    async def _run(self, key: str | None, function: Callable[[], T]) -> T:
+    async def _run(self, key: str | None, function: Callable[[], T], *, write: bool = False) -> T:
         try:
-            return await self._thread.run(function)
+            return await self._thread.run(_Write(function) if write else function)
         except sqlite3.Error as exc:
             hint = (
                 "another process held a write transaction longer than busy_timeout; raise it"
@@ -181,8 +216,10 @@ class SQLiteStore:
         async def try_once() -> Lease | None:
             nonlocal attempts
             attempts += 1
-            peek = attempts > 1
-            return await self._run(key, lambda: self._take(key, ttl, load=load, peek=peek))
+            # After a miss, read first, so that waiters do not queue for the write lock.
+            if attempts > 1 and not await self._run(key, lambda: self._is_free(key)):
+                return None
+            return await self._run(key, lambda: self._take(key, ttl, load=load), write=True)
 
         return await acquire_cancel_safe(
             wait_for_lease(key, wait, try_once, self._wakeups), self.release
@@ -192,16 +229,7 @@ class SQLiteStore:
         """Extend a held lease (see `ConversationStore.renew`)."""
         ttl = check_seconds("ttl", ttl)
 
-        def renew() -> float | None:
-            expires_at = self._clock() + ttl
-            cursor = self._db().execute(
-                "UPDATE pathors_leases SET expires_at = ? "
-                "WHERE key = ? AND token = ? AND released = 0",
-                (expires_at, lease.key, lease.token),
-            )
-            return expires_at if cursor.rowcount else None
-
-        expires_at = await self._run(lease.key, renew)
+        expires_at = await self._run(lease.key, lambda: self._renew(lease, ttl), write=True)
         if expires_at is None:
             raise lease_lost(lease.key, lease.token)
         return attrs.evolve(lease, expires_at=expires_at, data=None)
@@ -214,6 +242,7 @@ class SQLiteStore:
                 "UPDATE pathors_leases SET released = 1 WHERE key = ? AND token = ?",
                 (lease.key, lease.token),
             ),
+            write=True,
         )
         self._wakeups.notify(lease.key)
 
@@ -237,7 +266,9 @@ class SQLiteStore:
         """Save `data`, fenced by `lease` (see `ConversationStore.save`): one transaction."""
         check_lease(check_key(key), lease)
         text = encode(data)
-        await self._run(key, lambda: self._save(key, text, lease.token, release=release))
+        await self._run(
+            key, lambda: self._save(key, text, lease.token, release=release), write=True
+        )
         if release:
             self._wakeups.notify(key)
 
@@ -247,6 +278,7 @@ class SQLiteStore:
         await self._run(
             key,
             lambda: self._db().execute("DELETE FROM pathors_conversations WHERE key = ?", (key,)),
+            write=True,
         )
 
     async def aclose(self) -> None:
