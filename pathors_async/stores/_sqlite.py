@@ -52,7 +52,10 @@ def _is_free(row: tuple[int, float, int] | None, now: float) -> bool:
 
 
 class _Write:
-    """A call that writes: its batch runs in one ``BEGIN IMMEDIATE`` transaction."""
+    """A call that writes: its batch runs in one ``BEGIN IMMEDIATE`` transaction.
+
+    It must raise, if at all, before its first write: a batch has no savepoints.
+    """
 
     __slots__ = ("function",)
 
@@ -115,9 +118,10 @@ class SQLiteStore:
     def _run_batch(self, calls: Sequence[Callable[[], Any]]) -> list[Outcome]:
         """Run a batch: reads alone as they are; with a write, all in one transaction.
 
-        Each call gets a savepoint, so one that fails (a refused save) undoes
-        only its own changes; if the transaction cannot begin or commit, every
-        call of the batch fails with that error and nothing is written.
+        A call that fails (a refused save, a damaged record) does so before it
+        writes anything, so the others' writes stand; if the transaction cannot
+        begin or commit, every call of the batch fails with that error and
+        nothing is written.
         """
         if not any(isinstance(call, _Write) for call in calls):
             return run_each(calls)
@@ -126,15 +130,8 @@ class SQLiteStore:
             db.execute("BEGIN IMMEDIATE")
         except BaseException as exc:  # noqa: BLE001 - every call gets it
             return [(False, exc)] * len(calls)
-        outcomes: list[Outcome] = []
+        outcomes = run_each(calls)
         try:
-            for call in calls:
-                db.execute("SAVEPOINT call")
-                outcome = run_each([call])[0]
-                if not outcome[0]:
-                    db.execute("ROLLBACK TO call")
-                db.execute("RELEASE call")
-                outcomes.append(outcome)
             db.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001 - every call gets it
             with contextlib.suppress(sqlite3.Error):
@@ -158,14 +155,14 @@ class SQLiteStore:
         ).fetchone()
         if not _is_free(row, now):
             return None
-        token = 1 if row is None else row[0] + 1
-        db.execute(TAKE, (key, token, now + ttl))
         data = None
-        if load:
+        if load:  # read (and fail, for a damaged record) before writing anything
             found = db.execute(
                 "SELECT data FROM pathors_conversations WHERE key = ?", (key,)
             ).fetchone()
             data = decode(key, found[0]) if found else None
+        token = 1 if row is None else row[0] + 1
+        db.execute(TAKE, (key, token, now + ttl))
         return Lease(key=key, token=token, expires_at=now + ttl, data=data)
 
     def _save(self, key: str, text: str, token: int, *, release: bool) -> None:
