@@ -303,7 +303,7 @@ async def test_a_damaged_record_is_a_store_error(tmp_path):
     store = SQLiteStore(path)
     await store.load("k")
     with sqlite3.connect(path) as raw:
-        raw.execute("INSERT INTO pathors_conversations VALUES ('k', 'not json', 0)")
+        raw.execute("INSERT INTO pathors_conversations VALUES ('k', 'not json', 7, 0, 1, 0)")
     with pytest.raises(StoreError, match="not a JSON object"):
         await store.load("k")
     with pytest.raises(StoreError, match="not a JSON object"):

@@ -328,3 +328,56 @@ def test_bad_options_are_refused(agent):
         Conversations(agent, {})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lock_ttl"):
         Conversations(agent, MemoryStore(), lock_ttl=0)
+
+
+async def test_an_error_in_the_stream_block_saves_then_propagates(agent):
+    conversations = Conversations(agent, MemoryStore())
+
+    async def fail_while_streaming() -> None:
+        async with conversations.stream("k", "hello") as run:
+            async for _event in run:
+                raise KeyError("mine")
+
+    with pytest.raises(KeyError, match="mine"):
+        await fail_while_streaming()
+    saved = await conversations.load("k")
+    assert saved is not None
+    assert user_texts(saved) == ["hello"]
+
+
+class FlakyRenewals(CountingStore):
+    """The first renewal fails as a store outage would; the next ones work."""
+
+    async def renew(self, lease, *, ttl):
+        if "renew" not in self.calls:
+            self.calls.append("renew")
+            raise StoreError("the store is down for a moment", key=lease.key)
+        return await super().renew(lease, ttl=ttl)
+
+
+async def test_a_failed_renewal_is_logged_and_tried_again(agent, gate, fake, caplog):
+    store = FlakyRenewals(renewals=3)
+    conversations = Conversations(agent, store, lock_ttl=0.15, lock_wait=0)
+    fake.reply_tool_calls([{"name": "wait_for_go"}])
+    run = asyncio.ensure_future(conversations.send("k", "slow"))
+    await gate["entered"].wait()
+    await asyncio.wait_for(store.renewed.wait(), 60)  # a guard: fail, not hang
+    gate["go"].set()
+    await run
+    assert "renewing the lease failed: the store is down for a moment" in caplog.text
+
+
+async def test_a_lease_lost_during_a_cancelled_turn_is_logged(agent, gate, fake, caplog):
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    conversations = Conversations(agent, store, lock_ttl=60)
+    fake.reply_tool_calls([{"name": "wait_for_go"}])
+    run = asyncio.ensure_future(conversations.send("k", "paused"))
+    await gate["entered"].wait()
+    clock.now += 61
+    other = await store.acquire("k", ttl=60, wait=0)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):  # the cancellation goes on as it was
+        await run
+    assert "is no longer held" in caplog.text
+    await store.release(other)

@@ -285,5 +285,5 @@ class Conversations:
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._finishing.discard(task)
         exc = None if task.cancelled() else task.exception()
-        if exc is not None and not isinstance(exc, LeaseLost):  # LeaseLost: logged already
-            logger.warning("saving a conversation failed: %s", exc)
+        if exc is not None:  # nobody awaits this task: say it here
+            logger.warning("saving a conversation after a cancelled turn failed: %s", exc)

@@ -30,31 +30,35 @@ __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
+# One row per conversation, kept when it is deleted (data NULL), so tokens only grow.
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS pathors_conversations (
-    key TEXT PRIMARY KEY, data TEXT NOT NULL, updated_at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS pathors_leases (
-    key TEXT PRIMARY KEY, token INTEGER NOT NULL, expires_at REAL NOT NULL,
-    released INTEGER NOT NULL DEFAULT 0
+    key TEXT PRIMARY KEY,
+    data TEXT,
+    token INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    released INTEGER NOT NULL,
+    updated_at REAL
 ) WITHOUT ROWID;
 """
-# Lease rows are never deleted, so a key's tokens only grow.
+# Take the lease if it is free: insert the row, or bump its token.
 TAKE: Final = """
-INSERT INTO pathors_leases (key, token, expires_at, released) VALUES (?, ?, ?, 0)
-ON CONFLICT (key) DO UPDATE SET
-    token = excluded.token, expires_at = excluded.expires_at, released = 0
+INSERT INTO pathors_conversations (key, token, expires_at, released) VALUES (?, 1, ?, 0)
+ON CONFLICT (key) DO UPDATE SET token = token + 1, expires_at = excluded.expires_at, released = 0
+WHERE released = 1 OR expires_at <= ?
 """
-
-
-def _is_free(row: tuple[int, float, int] | None, now: float) -> bool:
-    return row is None or bool(row[2]) or row[1] <= now
+# The fenced save: one statement; no row changed means a newer lease was given.
+SAVE: Final = """
+UPDATE pathors_conversations SET data = ?, updated_at = ?, released = max(released, ?)
+WHERE key = ? AND token = ?
+"""
 
 
 class _Write:
     """A call that writes: its batch runs in one ``BEGIN IMMEDIATE`` transaction.
 
-    It must raise, if at all, before its first write: a batch has no savepoints.
+    It must raise, if at all, before its first write (or undo it): a batch has no
+    savepoints.
     """
 
     __slots__ = ("function",)
@@ -142,50 +146,45 @@ class SQLiteStore:
     def _is_free(self, key: str) -> bool:
         row = (
             self._db()
-            .execute("SELECT token, expires_at, released FROM pathors_leases WHERE key = ?", (key,))
+            .execute("SELECT expires_at, released FROM pathors_conversations WHERE key = ?", (key,))
             .fetchone()
         )
-        return _is_free(row, self._clock())
+        return row is None or bool(row[1]) or row[0] <= self._clock()
 
     def _take(self, key: str, ttl: float, *, load: bool) -> Lease | None:
         db = self._db()
         now = self._clock()
-        row = db.execute(
-            "SELECT token, expires_at, released FROM pathors_leases WHERE key = ?", (key,)
-        ).fetchone()
-        if not _is_free(row, now):
+        if not db.execute(TAKE, (key, now + ttl, now)).rowcount:
             return None
-        data = None
-        if load:  # read (and fail, for a damaged record) before writing anything
-            found = db.execute(
-                "SELECT data FROM pathors_conversations WHERE key = ?", (key,)
-            ).fetchone()
-            data = decode(key, found[0]) if found else None
-        token = 1 if row is None else row[0] + 1
-        db.execute(TAKE, (key, token, now + ttl))
+        token, text = db.execute(
+            "SELECT token, data FROM pathors_conversations WHERE key = ?", (key,)
+        ).fetchone()
+        try:
+            data = decode(key, text) if load and text is not None else None
+        except StoreError:  # a damaged record: give the lease back (a batch has no savepoints)
+            self._release(key, token)
+            raise
         return Lease(key=key, token=token, expires_at=now + ttl, data=data)
 
     def _save(self, key: str, text: str, token: int, *, release: bool) -> None:
-        db = self._db()
-        row = db.execute("SELECT token FROM pathors_leases WHERE key = ?", (key,)).fetchone()
-        if row is None or row[0] != token:
+        changed = self._db().execute(SAVE, (text, self._clock(), int(release), key, token))
+        if not changed.rowcount:
             raise lease_lost(key, token)
-        db.execute(
-            "INSERT INTO pathors_conversations (key, data, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET data = excluded.data, "
-            "updated_at = excluded.updated_at",
-            (key, text, self._clock()),
-        )
-        if release:
-            db.execute("UPDATE pathors_leases SET released = 1 WHERE key = ?", (key,))
 
     def _renew(self, lease: Lease, ttl: float) -> float | None:
         expires_at = self._clock() + ttl
         cursor = self._db().execute(
-            "UPDATE pathors_leases SET expires_at = ? WHERE key = ? AND token = ? AND released = 0",
+            "UPDATE pathors_conversations SET expires_at = ? "
+            "WHERE key = ? AND token = ? AND released = 0",
             (expires_at, lease.key, lease.token),
         )
         return expires_at if cursor.rowcount else None
+
+    def _release(self, key: str, token: int) -> None:
+        self._db().execute(
+            "UPDATE pathors_conversations SET released = 1 WHERE key = ? AND token = ?",
+            (key, token),
+        )
 
     # ------------------------------------------------------------ async API
 
@@ -233,14 +232,7 @@ class SQLiteStore:
 
     async def release(self, lease: Lease) -> None:
         """Give the lease up (see `ConversationStore.release`)."""
-        await self._run(
-            lease.key,
-            lambda: self._db().execute(
-                "UPDATE pathors_leases SET released = 1 WHERE key = ? AND token = ?",
-                (lease.key, lease.token),
-            ),
-            write=True,
-        )
+        await self._run(lease.key, lambda: self._release(lease.key, lease.token), write=True)
         self._wakeups.notify(lease.key)
 
     async def load(self, key: str) -> dict[str, Any] | None:
@@ -253,7 +245,7 @@ class SQLiteStore:
                 .execute("SELECT data FROM pathors_conversations WHERE key = ?", (key,))
                 .fetchone()
             )
-            return decode(key, row[0]) if row else None
+            return decode(key, row[0]) if row and row[0] is not None else None
 
         return await self._run(key, load)
 
@@ -274,7 +266,9 @@ class SQLiteStore:
         check_key(key)
         await self._run(
             key,
-            lambda: self._db().execute("DELETE FROM pathors_conversations WHERE key = ?", (key,)),
+            lambda: self._db().execute(
+                "UPDATE pathors_conversations SET data = NULL WHERE key = ?", (key,)
+            ),
             write=True,
         )
 
