@@ -16,6 +16,7 @@ from ._models import Message
 from ._registry import ToolRegistry
 from ._run import AgentRun, HistoryMode, RunResult, RunSettings, drive, new_state
 from ._sources import CombinedSource, ToolSource, combine_sources
+from .stores import Conversations, ConversationStore
 
 if TYPE_CHECKING:
     from ._client import AsyncPathors
@@ -202,3 +203,25 @@ class Agent:
     ) -> Conversation:
         """Start a `Conversation`: one per end user, kept between their messages."""
         return Conversation(self, session_id=session_id, history=history)
+
+    def conversations(
+        self,
+        store: ConversationStore,
+        *,
+        history: HistoryMode = "full",
+        lock_ttl: float = 60,
+        lock_wait: float = 30,
+    ) -> Conversations:
+        """Conversations kept in `store`, one turn at a time per key across processes.
+
+        Args:
+            store: Where conversations live (`MemoryStore`, `SQLiteStore`,
+                `RedisStore` or your own `ConversationStore`).
+            history: ``"full"`` (send the whole transcript each turn) or ``"server"``.
+            lock_ttl: Seconds a lease lasts unless renewed (it is renewed while a run lasts).
+            lock_wait: Seconds a turn waits for the lease before `ConversationBusy`.
+
+        Returns:
+            The `Conversations` (``send``, ``stream``, ``load``, ``delete``).
+        """
+        return Conversations(self, store, history=history, lock_ttl=lock_ttl, lock_wait=lock_wait)

@@ -20,7 +20,10 @@ Every error the SDK raises on purpose descends from `PathorsError`::
     │   ├── ToolNotFoundError
     │   ├── ToolArgumentsError
     │   └── ToolExecutionError
-    └── MaxTurnsExceeded             .messages, .last_completion
+    ├── MaxTurnsExceeded             .messages, .last_completion
+    └── StoreError                   a conversation store failed or holds bad data
+        ├── ConversationBusy         the lease was not had within lock_wait
+        └── LeaseLost                fenced save refused: another process holds it now
 
 An error raised mid-run by an `Agent` carries `.messages`, the transcript so far.
 Misuse (a bad argument, a closed client) raises the built-in `ValueError`,
@@ -47,13 +50,16 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "ConversationBusy",
     "InsufficientCreditsError",
     "InternalServerError",
+    "LeaseLost",
     "MaxTurnsExceeded",
     "NotFoundError",
     "PathorsError",
     "PermissionDeniedError",
     "RateLimitError",
+    "StoreError",
     "StreamError",
     "ToolArgumentsError",
     "ToolError",
@@ -246,6 +252,48 @@ class MaxTurnsExceeded(PathorsError):  # noqa: N818 - the name is DESIGN.md's pu
         super().__init__(message)
         self.messages = messages
         self.last_completion = last_completion
+
+
+class StoreError(PathorsError):
+    """A conversation store failed (connection, disk, corrupt record) or refused a lease.
+
+    Attributes:
+        key: The conversation key concerned, or None.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class ConversationBusy(StoreError):  # noqa: N818 - the name is DESIGN.md's public API
+    """Another turn held the conversation's lease for longer than ``lock_wait``.
+
+    Attributes:
+        key: The conversation key.
+        waited: Seconds spent waiting for the lease.
+    """
+
+    def __init__(self, message: str, *, key: str, waited: float) -> None:
+        super().__init__(message, key=key)
+        self.waited = waited
+
+
+class LeaseLost(StoreError):  # noqa: N818 - the name is DESIGN.md's public API
+    """A fenced write was refused: another process took the conversation's lease.
+
+    Nothing was overwritten. Raised by a store's `save` and `renew`, and by
+    `Conversations.send` (then ``.messages`` holds the run's transcript, which
+    was not saved).
+
+    Attributes:
+        key: The conversation key.
+        token: The stale lease's fencing token.
+    """
+
+    def __init__(self, message: str, *, key: str, token: int) -> None:
+        super().__init__(message, key=key)
+        self.token = token
 
 
 _STATUS_CLASSES: Final[dict[int, type[APIStatusError]]] = {

@@ -20,6 +20,14 @@ EXPECTED = {
         "ada: (FakePathors emulator, not a model) You said: thanks",
         "ada's conversation: 6 messages, session ",
     ],
+    "fastapi_chat.py": [
+        (
+            "ada: (FakePathors emulator, not a model) You said: and again | "
+            "(FakePathors emulator, not a model) You said: hello"
+        ),
+        "bob: (FakePathors emulator, not a model) You said: hi",
+        "ada's conversation: ['user', 'assistant', 'user', 'assistant']",
+    ],
     "quickstart.py": ["assistant: (FakePathors emulator", "the service keeps 4 messages"],
     "errors_and_retries.py": [
         "401 -> AuthenticationError",

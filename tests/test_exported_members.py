@@ -1,4 +1,5 @@
 import pathors_async
+import pathors_async.stores
 import pathors_async.testing
 
 
@@ -10,7 +11,7 @@ def public_names(module):
 
 def test_all_lists_exactly_the_public_names():
     public = public_names(pathors_async)
-    modules = {"cli", "testing"}  # submodules, reached as attributes once imported
+    modules = {"cli", "stores", "testing"}  # submodules, reached as attributes once imported
     assert sorted(pathors_async.__all__) == pathors_async.__all__
     assert set(pathors_async.__all__) - {"__version__"} == public - modules
 
@@ -27,6 +28,14 @@ def test_testing_all_is_sorted_and_complete():
     assert set(pathors_async.testing.__all__) == public - {"pytest_plugin"}
 
 
+def test_stores_all_is_sorted_and_complete():
+    public = public_names(pathors_async.stores)
+    assert sorted(pathors_async.stores.__all__) == pathors_async.stores.__all__
+    assert set(pathors_async.stores.__all__) == public
+    for name in pathors_async.stores.__all__:
+        assert getattr(pathors_async.stores, name).__module__.startswith("pathors_async.stores")
+
+
 # Every name DESIGN.md tells users to import.
 DESIGN_NAMES = """
     APIConnectionError APIError APIStatusError APITimeoutError AsyncPathors AuthenticationError
@@ -34,7 +43,7 @@ DESIGN_NAMES = """
     FunctionCall InsufficientCreditsError InternalServerError MaxTurnsExceeded Message
     NotFoundError PathorsError PermissionDeniedError RateLimitError RetryPolicy StreamError
     Timeout ToolArgumentsError ToolCall ToolCallDelta ToolError ToolExecutionError
-    ToolNotFoundError ToolSource Usage
+    ToolNotFoundError ToolSource Usage StoreError ConversationBusy LeaseLost
 """.split()
 
 
@@ -42,3 +51,5 @@ def test_design_names_are_exported():
     missing = [name for name in DESIGN_NAMES if name not in pathors_async.__all__]
     assert missing == []
     assert "FakePathors" in pathors_async.testing.__all__
+    for name in ("MemoryStore", "SQLiteStore", "RedisStore", "ConversationStore"):
+        assert name in pathors_async.stores.__all__

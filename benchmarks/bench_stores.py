@@ -1,0 +1,263 @@
+"""What a conversation store costs per turn: MemoryStore, SQLiteStore and RedisStore.
+
+1. The store alone: take the lease with the conversation, then save it and
+   release (what `Conversations.send` adds to a turn), on a 20-message
+   conversation; for Redis, the server's command count per turn too.
+2. Whole turns against the emulator (in its own process): one hot key (every
+   turn waits for the one before), and many distinct keys at a concurrency, each
+   beside the same runs with no store (conversations kept in a dict; the hot key
+   behind an `asyncio.Lock`).
+
+    python benchmarks/bench_stores.py [--ops N] [--hot-turns N] [--keys N]
+                                      [--turns-per-key N] [--concurrency N]
+
+Redis runs when ``redis-server`` is on the PATH (a private one is started on a free
+port) and redis-py is installed (``pip install -e '.[redis]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+
+from pathors_async import Agent, AsyncPathors, Conversation
+from pathors_async.stores import Conversations, ConversationStore, MemoryStore, SQLiteStore
+
+KEY = "bench-key"
+PROJECT = "bench-project"
+
+
+async def start_emulator() -> tuple[asyncio.subprocess.Process, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "pathors_async", "emulator", "--port", "0"),
+        *("--api-key", KEY, "--project-id", PROJECT),
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert process.stdout is not None  # noqa: S101 - PIPE
+    first = (await process.stdout.readline()).decode()
+    match = re.search(r"(http://\S+)", first)
+    if match is None:
+        raise RuntimeError(f"the emulator did not start: {first!r}")
+    return process, match.group(1)
+
+
+def start_redis(directory: str) -> tuple[subprocess.Popen[str], str] | None:
+    binary = shutil.which("redis-server")
+    try:
+        import redis  # noqa: F401, PLC0415 - only to know whether it is installed
+    except ImportError:
+        return None
+    if binary is None:
+        return None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(  # noqa: S603 - our own arguments
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory, "--save", ""],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None  # noqa: S101 - PIPE
+    for line in process.stdout:
+        if "Ready to accept connections" in line:
+            break
+    process.stdout.close()
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
+def sample_conversation(agent: Agent) -> dict[str, Any]:
+    messages = [
+        {"role": "user" if n % 2 == 0 else "assistant", "content": f"message {n} " * 20}
+        for n in range(20)
+    ]
+    return Conversation.from_dict(
+        {"format": "pathors_async.conversation", "version": 1, "messages": messages}, agent=agent
+    ).to_dict()
+
+
+async def store_alone(store: ConversationStore, data: dict[str, Any], ops: int) -> float:
+    """Microseconds per lease+load then save+release, one key, one after another."""
+    start = time.perf_counter()
+    for _ in range(ops):
+        lease = await store.acquire("alone", ttl=30, wait=5, load=True)
+        await store.save("alone", data, lease, release=True)
+    return (time.perf_counter() - start) / ops * 1e6
+
+
+async def limited(count: int, concurrency: int, job: Callable[[int], Awaitable[object]]) -> None:
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(n: int) -> None:
+        async with semaphore:
+            await job(n)
+
+    await asyncio.gather(*(one(n) for n in range(count)))
+
+
+class NoStore:
+    """The baseline: conversations in a dict, the same key behind an asyncio.Lock."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.conversations: dict[str, Conversation] = {}
+        self.locks: dict[str, asyncio.Lock] = {}
+
+    async def send(self, key: str, text: str) -> object:
+        async with self.locks.setdefault(key, asyncio.Lock()):
+            conversation = self.conversations.setdefault(
+                key, Conversation(self.agent, history="server")
+            )
+            return await conversation.send(text)
+
+
+@attrs.define
+class Best:
+    """The best figures seen for one contender over the rounds."""
+
+    hot: float = 0.0  # turns/s, one key
+    spread: float = 0.0  # turns/s, many keys
+    cpu: float = float("inf")  # client CPU µs per turn, many keys
+
+
+async def one_round(
+    send: Callable[[str, str], Awaitable[object]], args: argparse.Namespace, tag: str, best: Best
+) -> None:
+    start = time.perf_counter()
+    await limited(args.hot_turns, args.concurrency, lambda n: send(f"hot-{tag}", f"m{n}"))
+    best.hot = max(best.hot, args.hot_turns / (time.perf_counter() - start))
+    total = args.keys * args.turns_per_key
+    start, cpu = time.perf_counter(), time.process_time()
+    await limited(total, args.concurrency, lambda n: send(f"k{n % args.keys}-{tag}", f"m{n}"))
+    best.spread = max(best.spread, total / (time.perf_counter() - start))
+    best.cpu = min(best.cpu, (time.process_time() - cpu) / total * 1e6)
+
+
+@asynccontextmanager
+async def stores(directory: str, redis_url: str | None) -> AsyncIterator[list[Any]]:
+    made: list[Any] = [MemoryStore(), SQLiteStore(os.path.join(directory, "bench.db"))]  # noqa: PTH118
+    if redis_url is not None:
+        from pathors_async.stores import RedisStore  # noqa: PLC0415 - optional
+
+        made.append(RedisStore(redis_url, prefix="bench:"))
+    try:
+        yield made
+    finally:
+        for store in made:
+            await store.aclose()
+
+
+async def redis_round_trips_per_turn(store: Any, data: dict[str, Any], ops: int) -> float:  # noqa: ANN401
+    """Commands the client sent to Redis per turn, counted where they leave the client."""
+    redis = store._redis  # noqa: SLF001 - the benchmark's own peek
+    send = redis.execute_command
+    sent = 0
+
+    async def counting(*args: Any, **options: Any) -> Any:  # noqa: ANN401
+        nonlocal sent
+        sent += 1
+        return await send(*args, **options)
+
+    redis.execute_command = counting
+    try:
+        await store_alone(store, data, ops)
+    finally:
+        del redis.execute_command
+    return sent / ops
+
+
+async def best_of(repeat: int, run: Callable[[], Awaitable[float]]) -> float:
+    return min([await run() for _ in range(repeat)])
+
+
+async def measure(args: argparse.Namespace) -> None:
+    emulator, url = await start_emulator()
+    directory = tempfile.mkdtemp(prefix="bench-stores-")
+    redis = start_redis(directory)
+    if redis is None:
+        print("Redis: redis-server or redis-py missing; skipped\n")
+    try:
+        async with AsyncPathors(api_key=KEY, project_id=PROJECT, base_url=url) as client:
+            agent = Agent(client)
+            data = sample_conversation(agent)
+            async with stores(directory, redis[1] if redis else None) as made:
+                print(f"1. the store alone, per turn (20-message conversation, {args.ops} turns)")
+                for store in made:
+                    await store_alone(store, data, 20)  # warm up
+                    micros = await best_of(
+                        args.repeat, lambda s=store: store_alone(s, data, args.ops)
+                    )
+                    extra = ""
+                    if type(store).__name__ == "RedisStore":
+                        per_turn = await redis_round_trips_per_turn(store, data, args.ops)
+                        extra = f"   ({per_turn:.1f} round trips per turn)"
+                    print(f"   {type(store).__name__:12} {micros:9.0f} µs{extra}")
+                print(
+                    f"\n2. turns/s against the emulator: one hot key ({args.hot_turns} turns), "
+                    f"{args.keys:,} keys x {args.turns_per_key} turns; concurrency "
+                    f"{args.concurrency}"
+                )
+                contenders: dict[str, Callable[[str, str], Awaitable[object]]] = {
+                    "no store": NoStore(agent).send
+                }
+                for store in made:
+                    contenders[type(store).__name__] = Conversations(
+                        agent, store, history="server", lock_wait=300
+                    ).send
+                await limited(50, args.concurrency, lambda n: NoStore(agent).send("w", "warm"))
+                best = {name: Best() for name in contenders}
+                for round_number in range(args.repeat):  # interleaved: drift hits all alike
+                    for name, send in contenders.items():
+                        await one_round(send, args, f"{name}-{round_number}", best[name])
+                base = best["no store"]
+                print(f"   {'':12} {'hot key':>9} {'many keys':>10} {'CPU µs/turn':>12}")
+                for name, figures in best.items():
+                    cost = (
+                        ""
+                        if name == "no store"
+                        else (
+                            f"   ({100 * (1 - figures.spread / base.spread):.0f}% fewer turns/s, "
+                            f"+{figures.cpu - base.cpu:.0f} µs CPU)"
+                        )
+                    )
+                    print(
+                        f"   {name:12} {figures.hot:9,.0f} {figures.spread:10,.0f} "
+                        f"{figures.cpu:12.0f}{cost}"
+                    )
+    finally:
+        emulator.send_signal(signal.SIGINT)
+        await emulator.communicate()
+        if redis is not None:
+            redis[0].terminate()
+            redis[0].wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=2000)
+    parser.add_argument("--hot-turns", type=int, default=300)
+    parser.add_argument("--keys", type=int, default=1000)
+    parser.add_argument("--turns-per-key", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    asyncio.run(measure(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

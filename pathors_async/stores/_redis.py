@@ -1,0 +1,219 @@
+"""`RedisStore`: conversations in Redis, shared by workers on any number of hosts.
+
+Needs the ``redis`` extra (``pip install 'pathors-async[redis]'``, redis-py's
+asyncio client). Taking a lease (with the conversation), renewing it, releasing
+it and the fenced save are each one Lua script, atomic on the server: a turn
+costs two round trips, renewals aside.
+
+Keys, for a conversation ``K`` under the prefix ``P``: ``P{K}:lease`` (the
+holder's token, expiring after the lease's ttl), ``P{K}:fence`` (the last token
+given, incremented by each acquire) and ``P{K}:data`` (the JSON). The braces make
+them one hash slot, so the scripts also run on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import attrs
+
+from pathors_async._errors import StoreError
+
+from ._protocol import Lease, check_key, check_lease, check_seconds, decode, encode, lease_lost
+from ._waiting import Wakeups, acquire_cancel_safe, wait_for_lease
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["RedisStore"]
+
+T = TypeVar("T")
+
+ACQUIRE: Final = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, false} end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
+if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+local data = false
+if ARGV[2] == '1' then data = redis.call('GET', KEYS[3]) end
+return {token, data}
+"""
+RENEW: Final = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+RELEASE: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+SAVE: Final = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[4]) > 0 then
+    redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+else
+    redis.call('SET', KEYS[3], ARGV[2])
+end
+if ARGV[3] == '1' and redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+
+def _safe_url(url: str) -> str:
+    """The URL without user or password, for messages."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _millis(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+class RedisStore:
+    """A `ConversationStore` in Redis: for many workers on many hosts.
+
+    Args:
+        url: A redis-py URL, e.g. ``"redis://localhost:6379/0"`` (``rediss://`` for
+            TLS); its password is never shown in a repr or an error.
+        prefix: Put before every key this store writes.
+        idle_ttl: Forget a conversation this many seconds after its last save
+            (None: keep it). Keep it far longer than ``lock_ttl``.
+        client: A `redis.asyncio.Redis` of your own, used instead of `url` (it is
+            not closed by `aclose`).
+
+    Raises:
+        ImportError: redis-py is not installed.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://localhost:6379/0",
+        *,
+        prefix: str = "pathors:conversation:",
+        idle_ttl: float | None = None,
+        client: Redis | None = None,
+    ) -> None:
+        if "{" in prefix or "}" in prefix:
+            raise ValueError(
+                f"prefix must not contain braces (they pick the hash slot): {prefix!r}"
+            )
+        self.prefix = prefix
+        self.idle_ttl = None if idle_ttl is None else check_seconds("idle_ttl", idle_ttl)
+        self._where = _safe_url(url) if client is None else "a given client"
+        if client is None:
+            try:
+                from redis.asyncio import Redis  # noqa: PLC0415 - the extra is optional
+            except ImportError as exc:
+                raise ImportError(
+                    "RedisStore needs redis-py: pip install 'pathors-async[redis]'"
+                ) from exc
+            client = Redis.from_url(url)
+            self._owns_client = True
+        else:
+            self._owns_client = False
+        self._redis = client
+        self._acquire = client.register_script(ACQUIRE)
+        self._renew = client.register_script(RENEW)
+        self._release = client.register_script(RELEASE)
+        self._save = client.register_script(SAVE)
+        self._wakeups = Wakeups()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self._where!r}, prefix={self.prefix!r})"
+
+    def _keys(self, key: str) -> list[str]:
+        base = f"{self.prefix}{{{key}}}"
+        return [f"{base}:lease", f"{base}:fence", f"{base}:data"]
+
+    @property
+    def _idle_ms(self) -> int:
+        return 0 if self.idle_ttl is None else _millis(self.idle_ttl)
+
+    async def _call(self, key: str, request: Callable[[], Awaitable[T]]) -> T:
+        from redis.exceptions import RedisError  # noqa: PLC0415 - the extra is optional
+
+        try:
+            return await request()
+        except (RedisError, OSError) as exc:
+            raise StoreError(
+                f"Redis store at {self._where} failed: {type(exc).__name__}: {exc}; "
+                "check that the server is up and reachable",
+                key=key,
+            ) from exc
+
+    async def acquire(self, key: str, *, ttl: float, wait: float, load: bool = False) -> Lease:
+        """Take the lease on `key` (see `ConversationStore.acquire`): one round trip."""
+        check_key(key)
+        ttl = check_seconds("ttl", ttl)
+        wait = check_seconds("wait", wait, allow_zero=True)
+        args = [_millis(ttl), int(load), self._idle_ms]
+
+        async def try_once() -> Lease | None:
+            expires_at = time.time() + ttl
+            token, data = await self._call(
+                key, lambda: self._acquire(keys=self._keys(key), args=args)
+            )
+            if not token:
+                return None
+            loaded = decode(key, data) if data is not None else None
+            return Lease(key=key, token=int(token), expires_at=expires_at, data=loaded)
+
+        return await acquire_cancel_safe(
+            wait_for_lease(key, wait, try_once, self._wakeups), self.release
+        )
+
+    async def renew(self, lease: Lease, *, ttl: float) -> Lease:
+        """Extend a held lease (see `ConversationStore.renew`).
+
+        Raises:
+            LeaseLost: The lease was released, or it expired (even if nobody took it since).
+        """
+        ttl = check_seconds("ttl", ttl)
+        expires_at = time.time() + ttl
+        lease_key = self._keys(lease.key)[:1]
+        renewed = await self._call(
+            lease.key, lambda: self._renew(keys=lease_key, args=[lease.token, _millis(ttl)])
+        )
+        if not renewed:
+            raise lease_lost(lease.key, lease.token)
+        return attrs.evolve(lease, expires_at=expires_at, data=None)
+
+    async def release(self, lease: Lease) -> None:
+        """Give the lease up (see `ConversationStore.release`)."""
+        lease_key = self._keys(lease.key)[:1]
+        await self._call(lease.key, lambda: self._release(keys=lease_key, args=[lease.token]))
+        self._wakeups.notify(lease.key)
+
+    async def load(self, key: str) -> dict[str, Any] | None:
+        """Return the saved data of `key`, or None."""
+        data_key = self._keys(check_key(key))[2]
+        data: bytes | str | None = await self._call(key, lambda: self._redis.get(data_key))
+        return decode(key, data) if data is not None else None
+
+    async def save(
+        self, key: str, data: dict[str, Any], lease: Lease, *, release: bool = False
+    ) -> None:
+        """Save `data`, fenced by `lease` (see `ConversationStore.save`): one round trip."""
+        check_lease(check_key(key), lease)
+        args: list[str | int] = [lease.token, encode(data), int(release), self._idle_ms]
+        saved = await self._call(key, lambda: self._save(keys=self._keys(key), args=args))
+        if not saved:
+            raise lease_lost(key, lease.token)
+        if release:
+            self._wakeups.notify(key)
+
+    async def delete(self, key: str) -> None:
+        """Remove the saved data of `key` (the fence stays, so tokens keep growing)."""
+        data_key = self._keys(check_key(key))[2]
+        await self._call(key, lambda: self._redis.delete(data_key))
+
+    async def aclose(self) -> None:
+        """Close the connection pool (not a client given as ``client=``)."""
+        if self._owns_client:
+            await self._redis.aclose()

@@ -1,0 +1,107 @@
+"""What the store tests share: a real redis-server, store factories, the worker process."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from pathors_async.stores import MemoryStore, RedisStore, SQLiteStore
+
+REPO = pathlib.Path(__file__).parent.parent
+INSTALL_HINT = (
+    "redis-server not found: install it (Debian/Ubuntu: apt-get install -y redis-server; "
+    "macOS: brew install redis), or run .ci/run / make test as root, which installs it"
+)
+READY_LINES = 200  # redis-server prints a banner of a few dozen lines before it is ready
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free loopback port, in a temporary directory; its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip(INSTALL_HINT)
+    directory = tmp_path_factory.mktemp("redis")
+    for _ in range(5):  # another process may take the free port first: try another
+        port = _free_port()
+        process = subprocess.Popen(
+            [
+                *(binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)),
+                *("--save", "", "--appendonly", "no", "--protected-mode", "yes"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert process.stdout is not None
+        ready = False
+        for _line_number, line in zip(range(READY_LINES), process.stdout, strict=False):
+            if "Ready to accept connections" in line:
+                ready = True
+                break
+        if ready and _ping(port):
+            break
+        process.kill()
+        process.wait()
+        process.stdout.close()
+    else:
+        pytest.fail("redis-server did not start on any of 5 free ports")
+    # keep reading its log, so that a full pipe never blocks it
+    drain = threading.Thread(target=process.stdout.read, daemon=True)
+    drain.start()
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        drain.join(timeout=30)
+        process.stdout.close()
+
+
+def unique_prefix() -> str:
+    return f"test:{uuid.uuid4().hex[:12]}:"
+
+
+def make_store(spec: str) -> MemoryStore | SQLiteStore | RedisStore:
+    """A store from ``memory``, ``sqlite:PATH`` or ``redis:URL|PREFIX``."""
+    kind, _, where = spec.partition(":")
+    if kind == "memory":
+        return MemoryStore()
+    if kind == "sqlite":
+        return SQLiteStore(where)
+    url, _, prefix = where.partition("|")
+    return RedisStore(url, prefix=prefix)
+
+
+def worker_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PATHORS_")}
+    env["PATHORS_BASE_URL"] = "http://127.0.0.1:9"
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+WORKER = [sys.executable, "-W", "error", "-m", "tests.store_worker"]
