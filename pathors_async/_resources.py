@@ -177,10 +177,12 @@ class Settings:
 
 
 def _not_a_completion(response: Response, problem: str) -> APIError:
+    """Build the error for a 200 that is not a completion; `problem` may quote the server."""
     url = response.request.url
-    text = response.redactor.text(response.body.decode("utf-8", "replace"))
+    redactor = response.redactor
+    text = redactor.text(response.body.decode("utf-8", "replace"))
     return APIError(
-        f"the answer from POST {url} is not a chat completion: {problem}",
+        f"the answer from POST {url} is not a chat completion: {redactor.text(problem)}",
         url=url,
         body=clip_body(text),
     )
@@ -205,7 +207,8 @@ def _completion(response: Response, session_id: str | None) -> ChatCompletion:
     try:
         completion = completion_from_json(data, session_id=response.session_id)
     except ResponseShapeError as exc:
-        raise _not_a_completion(response, str(exc)) from exc
+        # Not chained: the shape error quotes the server's values unredacted.
+        raise _not_a_completion(response, str(exc)) from None
     if completion.session_id is None:
         return attrs.evolve(completion, session_id=session_id) if session_id else completion
     if completion.session_id != response.session_id:  # from the body: not checked yet
