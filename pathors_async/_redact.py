@@ -178,7 +178,10 @@ class Redactor:
             content_type = headers.get("Content-Type", "unknown content type")
             size = f"{len(body)}+" if cut else str(len(body))
             said = f"the body was not a JSON error ({content_type}, {size} bytes; see .body)"
-        status = f"{status_code} {reason}" if reason else str(status_code)
+        # The reason phrase is the server's text too: it may echo the key.
+        status = (
+            f"{status_code} {clip_body(self.text(reason), 100)}" if reason else str(status_code)
+        )
         cls = status_error_class(status_code)
         return cls(
             f"{status} from {method} {url}: {self.text(said).rstrip('.')}; {hint_for(cls)}",

@@ -398,9 +398,10 @@ class Sessions:
             data.setdefault("success", True)
         return self._structure(data, SessionEnded, url)
 
-    @staticmethod
-    def _structure(data: object, cls: type[ModelT], url: str) -> ModelT:
+    def _structure(self, data: object, cls: type[ModelT], url: str) -> ModelT:
         try:
             return structure(data, cls)
         except ResponseShapeError as exc:
-            raise APIError(f"unexpected answer from {url}: {exc}", url=url) from exc
+            # Not chained: the shape error quotes the server's values unredacted.
+            problem = self._settings.transport.redactor.text(str(exc))
+            raise APIError(f"unexpected answer from {url}: {problem}", url=url) from None

@@ -114,12 +114,15 @@ def _map(  # noqa: PLR0911 - one answer per kind of failure, most specific first
     return APIConnectionError(message, url=url), Failure.SENT
 
 
-def _decoder(response: aiohttp.ClientResponse, request: Request, budget: int) -> ContentDecoder:
+def _decoder(
+    response: aiohttp.ClientResponse, request: Request, budget: int, redactor: Redactor
+) -> ContentDecoder:
     try:
         return ContentDecoder(response.headers.get("Content-Encoding"), budget)
-    except ValueError as exc:
+    except ValueError as exc:  # the message quotes the header, which may echo the key
         response.close()
-        raise APIError(f"{request.where} answered with an {exc}", url=request.url) from None
+        problem = redactor.text(str(exc))
+        raise APIError(f"{request.where} answered with an {problem}", url=request.url) from None
 
 
 class ByteStream:
@@ -152,7 +155,9 @@ class ByteStream:
         self._redactor = redactor
         self._limit = limits.max_body_bytes
         # None for an identity body (the usual case): counted here, not decoded.
-        self._decoder = _decoder(response, request, self._limit) if _encoded(response) else None
+        self._decoder = (
+            _decoder(response, request, self._limit, redactor) if _encoded(response) else None
+        )
         self._size = 0
         self.status = response.status
         self.headers = headers

@@ -143,3 +143,11 @@ def test_a_redirect_error_names_the_location_without_the_key():
     )
     assert "Location: http://x/?k=[redacted]" in str(error)
     assert "never followed" in str(error)
+
+
+def test_a_reason_phrase_echoing_the_key_is_redacted():
+    error = Redactor(KEY).status_error(
+        method="POST", url=URL, status_code=500, reason=f"Bearer {KEY}", headers={}, body=b""
+    )
+    assert str(error).startswith("500 Bearer [redacted] from POST")
+    assert KEY not in repr(error)

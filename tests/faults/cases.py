@@ -54,6 +54,7 @@ TEXT_EVENTS = reply_events(Reply(content=TEXT))
 PARTIAL = "Sunny and "  # the text of the first 3 chunks (role, "Sunny ", "and ")
 STALL = Timeout(connect=5, read=0.3, total=600)
 DONE = b"data: [DONE]\n\n"
+EMPTY_END = b"Content-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 def backoffs(count: int) -> list[float | str]:
@@ -657,6 +658,82 @@ CASES: list[Case] = [
             ]
         ),
         ops=WHOLE,
+    ),
+]
+
+HOSTILE_HEADS: list[Case] = [
+    Case(
+        name="reason-phrase-echoing-the-key",
+        server="raw",
+        arm=raw(always(f"HTTP/1.1 500 Bearer {FAULT_KEY}\r\n".encode() + EMPTY_END)),
+        error=InternalServerError,
+    ),
+    Case(
+        name="content-encoding-echoing-the-key",
+        server="raw",
+        arm=raw(
+            lambda request: [
+                whole(
+                    completion({"role": "assistant", "content": TEXT}),
+                    headers={"Content-Encoding": f"Bearer {FAULT_KEY}"},
+                )
+            ]
+        ),
+        error=(APIError, APIError),
+        match="Content-Encoding",
+    ),
+    Case(
+        name="error-content-encoding-echoing-the-key",
+        server="raw",
+        arm=raw(always(whole(b"{}", status=400, headers={"Content-Encoding": FAULT_KEY}))),
+        error=BadRequestError,
+    ),
+    Case(
+        name="bad-status-line-echoing-the-key",
+        server="raw",
+        arm=raw(always(f"HTTP/1.1 2x0 {FAULT_KEY}\r\n".encode() + EMPTY_END)),
+        error=APIConnectionError,
+    ),
+]
+CASES += HOSTILE_HEADS
+
+
+def broken_error_body(status_code: int, step: Any) -> Callable[[Any], Any]:
+    """An error status whose JSON body stops short of its length, then `step`."""
+    start = head(status_code, {**JSON_HEADERS, "Content-Length": "200"})
+    return always(start + f'{{"error": "echo {FAULT_KEY}'.encode(), step)
+
+
+CASES += [
+    Case(
+        name="500-body-stalls",
+        server="raw",
+        arm=raw(broken_error_body(500, Stall())),
+        error=APITimeoutError,
+        timeout=STALL,
+        match="error body is cut",
+    ),
+    Case(
+        name="500-body-cut",
+        server="raw",
+        arm=raw(broken_error_body(500, Drop())),
+        error=APIConnectionError,
+        match="error body is cut",
+    ),
+    Case(
+        name="503-body-stalls-then-ok",
+        server="raw",
+        arm=raw(broken_error_body(503, Stall())),
+        timeout=STALL,
+        requests=2,
+        delays=backoffs(1),
+    ),
+    Case(
+        name="502-body-cut-then-ok",
+        server="raw",
+        arm=raw(broken_error_body(502, Drop())),
+        requests=2,
+        delays=backoffs(1),
     ),
 ]
 

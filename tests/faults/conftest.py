@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
+import pytest
 
 from pathors_async import AsyncPathors, RetryPolicy
 from pathors_async.testing import FakePathors, Reply, ScriptedToolCall
@@ -211,3 +213,20 @@ async def serving(kind: str) -> AsyncIterator[Emulated | Raw]:
             yield Raw(server, script)
         finally:
             script.release.set()
+
+
+@pytest.fixture
+def captured(caplog: pytest.LogCaptureFixture) -> Iterator[Any]:
+    """DEBUG logging on for pathors_async, aiohttp and asyncio; every record kept, formatted."""
+    from .secrets import Capture  # noqa: PLC0415 - secrets imports this module
+
+    caplog.set_level(logging.DEBUG)
+    for name in ("pathors_async", "aiohttp", "asyncio"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    handler = Capture()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)

@@ -9,74 +9,16 @@ exception chain, and a conversation's ``to_dict()``.
 """
 
 import json
-import logging
-import traceback
-from urllib.parse import quote, quote_plus
 
 import pytest
 
 from pathors_async import Conversation
 
-from .cases import BY_NAME, ESCAPED_KEY, rows
-from .conftest import FAULT_KEY
+from .cases import BY_NAME, rows
 from .ops import play
+from .secrets import leaks, texts_of_error
 
 ROWS = rows()
-FORMS = {
-    "raw": FAULT_KEY,
-    "json": json.dumps(FAULT_KEY)[1:-1],
-    "json-slash": json.dumps(FAULT_KEY)[1:-1].replace("/", "\\/"),
-    "json-unicode": ESCAPED_KEY,
-    "percent": quote(FAULT_KEY, safe=""),
-    "percent-path": quote(FAULT_KEY),
-    "percent-plus": quote_plus(FAULT_KEY),
-}
-
-
-class Capture(logging.Handler):
-    """Keeps every record, formatted with its traceback."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-        self.texts: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.texts += [self.format(record), repr(record.args), record.getMessage()]
-
-
-@pytest.fixture
-def captured(caplog):
-    caplog.set_level(logging.DEBUG)
-    for name in ("pathors_async", "aiohttp", "asyncio"):
-        caplog.set_level(logging.DEBUG, logger=name)
-    handler = Capture()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
-
-
-def texts_of_error(error):
-    texts = [str(error), repr(error), "".join(traceback.format_exception(error))]
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        texts += [str(error), repr(error)]
-        for name in ("body", "details", "headers", "messages", "partial_completion", "url"):
-            value = getattr(error, name, None)
-            if value is not None:
-                texts.append(repr(value))
-        if getattr(error, "headers", None) is not None:
-            texts += [f"{name}: {value}" for name, value in error.headers.items()]
-        if getattr(error, "details", None) is not None:
-            texts.append(json.dumps(error.details, default=str))
-        # The chain as traceback (and error trackers) follow it: a context raised
-        # `from None` is not shown.
-        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
-    return texts
 
 
 def saved_conversation(outcome):
@@ -97,5 +39,4 @@ async def test_no_key_anywhere(name, op, retries, captured, caplog):
         texts += texts_of_error(outcome.error)
     texts += saved_conversation(outcome)
     texts += [*captured.texts, caplog.text]
-    leaks = {form for form, key in FORMS.items() for text in texts if key in text}
-    assert leaks == set(), [text for text in texts if any(k in text for k in FORMS.values())]
+    assert leaks(texts) == []
