@@ -85,6 +85,7 @@ class Case:
     partial: str | None = None
     timeout: Timeout | None = None
     match: str | None = None
+    body: str | None = None  # a part of the error's .body (what arrived is kept)
     check: Callable[[str, Any], None] | None = None
 
     def error_for(self, op: str) -> type[BaseException] | None:
@@ -346,6 +347,7 @@ CASES: list[Case] = [
         arm=fake(status(500, body=f"<h1>Oops {FAULT_KEY}</h1>", content_type="text/html")),
         error=InternalServerError,
         match="not a JSON error",
+        body="<h1>Oops [redacted]</h1>",
     ),
     Case(
         name="escaped-key-in-details",
@@ -712,6 +714,7 @@ CASES += [
         error=APITimeoutError,
         timeout=STALL,
         match="error body is cut",
+        body='{"error": "echo [redacted]',
     ),
     Case(
         name="500-body-cut",
@@ -719,6 +722,7 @@ CASES += [
         arm=raw(broken_error_body(500, Drop())),
         error=APIConnectionError,
         match="error body is cut",
+        body='{"error": "echo [redacted]',
     ),
     Case(
         name="503-body-stalls-then-ok",

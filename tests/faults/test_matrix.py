@@ -51,6 +51,8 @@ def assert_failure(case, op, outcome):
     assert isinstance(error, PathorsError)
     if case.match is not None:
         assert re.search(case.match, str(error)), str(error)
+    if case.body is not None:
+        assert case.body in error.body
     partial = getattr(error, "partial_completion", None)
     if op in STREAMED and case.partial is not None:
         assert partial is not None

@@ -33,6 +33,7 @@ def saved_conversation(outcome):
 async def test_no_key_anywhere(name, op, retries, captured, caplog):
     outcome, _ = await play(BY_NAME[name], op)
     texts = [repr(item) for item in outcome.shown] + [str(item) for item in outcome.shown]
+    texts += [repr(dict(getattr(item, "response_headers", None) or {})) for item in outcome.shown]
     if outcome.value is not None:
         texts.append(repr(outcome.value))
     if outcome.error is not None:
