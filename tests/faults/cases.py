@@ -18,10 +18,15 @@ import attrs
 from pathors_async import (
     APIConnectionError,
     APIError,
+    APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ConflictError,
+    InsufficientCreditsError,
     InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
     StreamError,
     Timeout,
@@ -53,6 +58,7 @@ ESCAPED_KEY = "\\u" + format(ord(FAULT_KEY[0]), "04x") + json.dumps(FAULT_KEY[1:
 TEXT_EVENTS = reply_events(Reply(content=TEXT))
 PARTIAL = "Sunny and "  # the text of the first 3 chunks (role, "Sunny ", "and ")
 STALL = Timeout(connect=5, read=0.3, total=600)
+TOTAL = Timeout(connect=5, read=30, total=0.5)
 DONE = b"data: [DONE]\n\n"
 EMPTY_END = b"Content-Length: 0\r\nConnection: close\r\n\r\n"
 
@@ -738,6 +744,51 @@ CASES += [
         arm=raw(broken_error_body(502, Drop())),
         requests=2,
         delays=backoffs(1),
+    ),
+]
+
+CASES += [
+    Case(name=f"{code}", server="fake", arm=fake(status(code)), error=error)
+    for code, error in [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (402, InsufficientCreditsError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (409, ConflictError),
+        (418, APIStatusError),
+        (501, InternalServerError),
+    ]
+]
+CASES += [
+    Case(name=f"{code}-once", server="fake", arm=fake(status(code)), requests=2, delays=backoffs(1))
+    for code in (408, 504)
+]
+CASES += [
+    Case(
+        name="retry-after-past-the-total-timeout",
+        server="fake",
+        arm=fake(status(503, retry_after=120)),
+        error=InternalServerError,
+        timeout=Timeout(total=60),
+    ),
+    Case(
+        name="total-timeout-before-headers",
+        server="raw",
+        arm=raw(always(Stall())),
+        error=APITimeoutError,
+        timeout=TOTAL,
+        match="Timeout.total",
+    ),
+    Case(
+        name="total-timeout-mid-stream",
+        server="fake",
+        ops=STREAMED,
+        arm=fake(lambda f: f.stall_stream_next(after=3)),
+        error=APITimeoutError,
+        partial=PARTIAL,
+        timeout=TOTAL,
+        match="Timeout.total",
     ),
 ]
 
