@@ -792,6 +792,49 @@ CASES += [
     ),
 ]
 
+
+def system_calling_a_tool() -> Callable[[Any], Any]:
+    reply = Reply(
+        tool_calls=(ScriptedToolCall(name="lookup", arguments='{"city": "Bergen"}', id="sys1"),)
+    )
+    first, *rest = reply_events(reply)
+    message = {**reply.message(), "role": "system"}
+    return by_mode(
+        whole_reply=[whole(completion(message))],
+        streamed_reply=[
+            *events(first.replace('"role": "assistant"', '"role": "system"'), *rest),
+            DONE,
+        ],
+    )
+
+
+def check_system_role(op: str, value: Any) -> None:
+    message = value.choices[0].message if op in ("create", "stream") else value.messages[-3]
+    assert message.role == "assistant"
+    assert [call.id for call in message.tool_calls] == ["sys1"]
+    if op not in ("create", "stream"):  # answered, and the transcript was sent again
+        assert value.messages[-2].tool_call_id == "sys1"
+        assert value.output == TEXT
+
+
+CASES += [
+    Case(
+        name="system-role-without-text",
+        server="raw",
+        arm=raw(system_calling_a_tool()),
+        agent_extra=1,
+        check=check_system_role,
+    ),
+    Case(
+        name="deep-json-in-band-error",
+        server="fake",
+        ops=STREAMED,
+        arm=fake(lambda f: f.corrupt_stream_next(after=3, line='data: {"error": ' + DEEP + "}")),
+        error=StreamError,
+        partial=PARTIAL,
+    ),
+]
+
 BY_NAME: Mapping[str, Case] = {case.name: case for case in CASES}
 assert len(BY_NAME) == len(CASES), "case names must be unique"
 
