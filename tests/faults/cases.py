@@ -93,6 +93,7 @@ class Case:
     match: str | None = None
     body: str | None = None  # a part of the error's .body (what arrived is kept)
     check: Callable[[str, Any], None] | None = None
+    server_survives: bool = True  # False: no next turn is tried (the server is gone)
 
     def error_for(self, op: str) -> type[BaseException] | None:
         """The error class expected from `op` (whole ops first, then streamed)."""
@@ -432,6 +433,7 @@ CASES: list[Case] = [
         name="refused",
         server="raw",
         arm=lambda server: server.refuse_connections(),
+        server_survives=False,
         error=APIConnectionError,
         requests=0,
         delays=backoffs(2),

@@ -28,6 +28,8 @@ class Outcome:
     shown: list[object] = attrs.field(factory=list)
     conversation: Any = None
     agent: Any = None
+    seen: int = 0  # requests the server saw for the operation
+    next_turn: Any = None  # a plain create() on the same client afterwards: its result or error
 
 
 async def run(op: str, server: Any, client: Any, arm: Callable[[], None]) -> Outcome:
@@ -95,4 +97,10 @@ async def play(case: Any, op: str) -> tuple[Outcome, Any]:
     async with serving(case.server) as server:
         async with server.client(timeout=timeout, retry=RetryPolicy(max_retries=2)) as client:
             outcome = await run(op, server, client, lambda: case.arm(server))
+            outcome.seen = server.seen
+            if case.server_survives:  # the fault must not break the client for the next turn
+                try:
+                    outcome.next_turn = await client.chat.completions.create(messages=HI)
+                except Exception as exc:  # noqa: BLE001 - asserted by the matrix
+                    outcome.next_turn = exc
         return outcome, server
