@@ -837,6 +837,23 @@ CASES += [
     ),
 ]
 
+CASES += [
+    Case(
+        name=f"503-retry-header-{label}",
+        server="fake",
+        arm=fake(status(503, headers=headers)),
+        requests=2,
+        delays=delays,
+    )
+    for label, headers, delays in [
+        ("ms-nan", {"retry-after-ms": "nan"}, backoffs(1)),
+        ("ms-negative", {"retry-after-ms": "-5"}, backoffs(1)),
+        ("huge-number", {"Retry-After": "1e400"}, [60.0]),
+        ("not-a-number-or-date", {"Retry-After": "soon"}, backoffs(1)),
+        ("bad-date", {"Retry-After": "Mon, 99 Foo 2026 99:99:99 GMT"}, backoffs(1)),
+    ]
+]
+
 BY_NAME: Mapping[str, Case] = {case.name: case for case in CASES}
 assert len(BY_NAME) == len(CASES), "case names must be unique"
 
