@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -30,6 +30,8 @@ class Outcome:
     agent: Any = None
     seen: int = 0  # requests the server saw for the operation
     next_turn: Any = None  # a plain create() on the same client afterwards: its result or error
+    saved: Any = None  # the conversation's to_dict() when the run ended
+    retried: Any = None  # for a failed agent run: the run retried from the transcript kept
 
 
 async def run(op: str, server: Any, client: Any, arm: Callable[[], None]) -> Outcome:
@@ -98,9 +100,24 @@ async def play(case: Any, op: str) -> tuple[Outcome, Any]:
         async with server.client(timeout=timeout, retry=RetryPolicy(max_retries=2)) as client:
             outcome = await run(op, server, client, lambda: case.arm(server))
             outcome.seen = server.seen
+            if outcome.conversation is not None:  # as it stood when the run ended
+                outcome.saved = outcome.conversation.to_dict()
             if case.server_survives:  # the fault must not break the client for the next turn
-                try:
-                    outcome.next_turn = await client.chat.completions.create(messages=HI)
-                except Exception as exc:  # noqa: BLE001 - asserted by the matrix
-                    outcome.next_turn = exc
+                outcome.next_turn = await _attempt(client.chat.completions.create(messages=HI))
+                if outcome.agent is not None and outcome.error is not None:
+                    outcome.retried = await _attempt(_retry_turn(outcome))
         return outcome, server
+
+
+async def _attempt(awaitable: Awaitable[Any]) -> Any:
+    try:
+        return await awaitable
+    except Exception as exc:  # noqa: BLE001 - asserted by the matrix
+        return exc
+
+
+async def _retry_turn(outcome: Outcome) -> Any:
+    """Retry a failed run the documented way: from `exc.messages` (or `Conversation.resume`)."""
+    if outcome.conversation is not None:
+        return await outcome.conversation.resume()
+    return await outcome.agent.run(outcome.error.messages, session_id=SESSION)

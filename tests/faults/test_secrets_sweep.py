@@ -39,5 +39,6 @@ async def test_no_key_anywhere(name, op, retries, captured, caplog):
     if outcome.error is not None:
         texts += texts_of_error(outcome.error)
     texts += saved_conversation(outcome)
+    texts += [json.dumps(outcome.saved), repr(outcome.next_turn), repr(outcome.retried)]
     texts += [*captured.texts, caplog.text]
     assert leaks(texts) == []
