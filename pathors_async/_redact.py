@@ -4,8 +4,9 @@ Whatever comes back from the network (a body, an echoed header, a bad stream
 chunk, an exception's text) may hold the API key: a proxy echoing the request, a
 debugging server, a hostile one. Every `APIError` built from such content is
 built here, after the key is removed: in plain text, in its JSON-escaped forms
-(``\\u0073k_…`` decodes to the key), in parsed ``details`` and in headers. Pure:
-no I/O, tested directly.
+(``\\u0073k_…`` decodes to the key; ``\\/`` as PHP writes JSON), percent-encoded
+(a query value, a path segment, a form field), in parsed ``details`` and in
+headers. Pure: no I/O, tested directly.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote, quote_plus
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -65,6 +67,15 @@ def status_in(error: object) -> int | None:
     return None
 
 
+def _forms_of(secret: str) -> tuple[str, ...]:
+    """Every way a server may write `secret` back: raw, JSON-escaped, percent-encoded."""
+    escaped = (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1])
+    slashed = tuple(form.replace("/", "\\/") for form in escaped)  # JSON as PHP writes it
+    encoded = (quote(secret, safe=""), quote(secret), quote_plus(secret))
+    # Longest first, so a form that contains another is replaced whole.
+    return tuple(sorted({secret, *escaped, *slashed, *encoded}, key=len, reverse=True))
+
+
 class Redactor:
     """Removes one secret from anything a server sent, and builds errors from it.
 
@@ -78,9 +89,7 @@ class Redactor:
         self._secret = secret or None
         self._forms: tuple[str, ...] = ()
         if secret:
-            escaped = (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1])
-            # Longest first, so a form that contains another is replaced whole.
-            self._forms = tuple(sorted({secret, *escaped}, key=len, reverse=True))
+            self._forms = _forms_of(secret)
 
     def __repr__(self) -> str:
         return "Redactor()"
@@ -169,7 +178,10 @@ class Redactor:
             content_type = headers.get("Content-Type", "unknown content type")
             size = f"{len(body)}+" if cut else str(len(body))
             said = f"the body was not a JSON error ({content_type}, {size} bytes; see .body)"
-        status = f"{status_code} {reason}" if reason else str(status_code)
+        # The reason phrase is the server's text too: it may echo the key.
+        status = (
+            f"{status_code} {clip_body(self.text(reason), 100)}" if reason else str(status_code)
+        )
         cls = status_error_class(status_code)
         return cls(
             f"{status} from {method} {url}: {self.text(said).rstrip('.')}; {hint_for(cls)}",

@@ -143,10 +143,12 @@ class Settings:
 
 
 def _not_a_completion(response: Response, problem: str) -> APIError:
+    """Build the error for a 200 that is not a completion; `problem` may quote the server."""
     url = response.request.url
-    text = response.redactor.text(response.body.decode("utf-8", "replace"))
+    redactor = response.redactor
+    text = redactor.text(response.body.decode("utf-8", "replace"))
     return APIError(
-        f"the answer from POST {url} is not a chat completion: {problem}",
+        f"the answer from POST {url} is not a chat completion: {redactor.text(problem)}",
         url=url,
         body=clip_body(text),
     )
@@ -171,7 +173,8 @@ def _completion(response: Response, session_id: str | None) -> ChatCompletion:
     try:
         completion = completion_from_json(data, session_id=response.session_id)
     except ResponseShapeError as exc:
-        raise _not_a_completion(response, str(exc)) from exc
+        # Not chained: the shape error quotes the server's values unredacted.
+        raise _not_a_completion(response, str(exc)) from None
     if completion.session_id is None:
         return attrs.evolve(completion, session_id=session_id) if session_id else completion
     if completion.session_id != response.session_id:  # from the body: not checked yet
@@ -361,9 +364,10 @@ class Sessions:
             data.setdefault("success", True)
         return self._structure(data, SessionEnded, url)
 
-    @staticmethod
-    def _structure(data: object, cls: type[ModelT], url: str) -> ModelT:
+    def _structure(self, data: object, cls: type[ModelT], url: str) -> ModelT:
         try:
             return structure(data, cls)
         except ResponseShapeError as exc:
-            raise APIError(f"unexpected answer from {url}: {exc}", url=url) from exc
+            # Not chained: the shape error quotes the server's values unredacted.
+            problem = self._settings.transport.redactor.text(str(exc))
+            raise APIError(f"unexpected answer from {url}: {problem}", url=url) from None

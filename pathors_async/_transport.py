@@ -21,8 +21,9 @@ import aiohttp
 
 from ._config import ResponseLimits, RetryPolicy
 from ._content import ACCEPT_ENCODING, ContentDecoder
-from ._errors import APIConnectionError, APIError, APITimeoutError, StreamError, clip_body
+from ._errors import APIError, StreamError, clip_body
 from ._exchange import Request, Response, too_large
+from ._failures import Cause, Phase, connection_error
 from ._json import dumps
 from ._redact import Redactor
 from ._retry import Failure, retry_delay, sleep
@@ -43,8 +44,6 @@ AIOHTTP_VERSION: Final = aiohttp.__version__
 #: How much of an error body is read (the rest is dropped with the connection).
 ERROR_BODY_BYTES: Final = 64 * 1024
 
-Phase = Literal["send", "body", "stream"]
-
 
 def map_aiohttp_error(
     exc: BaseException, *, request: Request, phase: Phase, redactor: Redactor
@@ -64,62 +63,38 @@ def map_aiohttp_error(
         The typed error, and for the retry logic whether the request was sent
         (None: no retry can help).
     """
-    error, failure = _map(exc, request=request, phase=phase, redactor=redactor)
+    detail = redactor.text(str(exc) or type(exc).__name__)
+    error, failure = connection_error(_cause(exc), request=request, phase=phase, detail=detail)
     text = f"{exc!s} {exc!r}"
     error.__cause__ = exc if redactor.text(text) == text else None
     error.__suppress_context__ = True
     return error, failure
 
 
-def _map(  # noqa: PLR0911 - one answer per kind of failure, most specific first
-    exc: BaseException, *, request: Request, phase: Phase, redactor: Redactor
-) -> tuple[APIError, Failure | None]:
-    where = request.where if phase == "send" else f"the body of {request.where}"
-    if phase == "stream":
-        where = f"the stream from {request.where}"
-    kept = "; .partial_completion holds what arrived" if phase == "stream" else ""
-    timeout = request.timeout
-    url = request.url
+def _cause(exc: BaseException) -> Cause:
+    """Sort what aiohttp raised into a `Cause`."""
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        message = f"could not connect within {timeout.connect} s (Timeout.connect): {where}"
-        return APITimeoutError(message, url=url), Failure.NOT_SENT
+        return Cause.CONNECT_TIMEOUT
     if isinstance(exc, aiohttp.ServerTimeoutError):
-        if phase == "send":
-            message = f"no data from the server for {timeout.read} s (Timeout.read): {where}"
-        else:
-            message = f"no data for {timeout.read} s (Timeout.read) in {where}{kept}"
-        return APITimeoutError(message, url=url), Failure.SENT
+        return Cause.READ_TIMEOUT
     if isinstance(exc, asyncio.TimeoutError):
-        message = f"{where} took longer than {timeout.total} s (Timeout.total){kept}"
-        return APITimeoutError(message, url=url), None
-    detail = redactor.text(str(exc) or type(exc).__name__)
+        return Cause.TOTAL_TIMEOUT
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return APIConnectionError(
-            f"TLS certificate check failed for {where}: {detail}", url=url
-        ), None
+        return Cause.CERTIFICATE
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return APIConnectionError(
-            f"could not connect for {where}: {detail}", url=url
-        ), Failure.NOT_SENT
-    if phase == "stream":
-        message = (
-            f"the connection was cut during {where}, before it ended: {detail}{kept} (the turn "
-            "may have run: check the session before sending it again)"
-        )
-        return StreamError(message, url=url), None
-    if phase == "body":
-        message = f"the connection broke while reading {where}: {detail}"
-        return APIConnectionError(message, url=url), None
-    message = f"the connection broke during {where} before a response: {detail}"
-    return APIConnectionError(message, url=url), Failure.SENT
+        return Cause.CONNECT
+    return Cause.BROKEN
 
 
-def _decoder(response: aiohttp.ClientResponse, request: Request, budget: int) -> ContentDecoder:
+def _decoder(
+    response: aiohttp.ClientResponse, request: Request, budget: int, redactor: Redactor
+) -> ContentDecoder:
     try:
         return ContentDecoder(response.headers.get("Content-Encoding"), budget)
-    except ValueError as exc:
+    except ValueError as exc:  # the message quotes the header, which may echo the key
         response.close()
-        raise APIError(f"{request.where} answered with an {exc}", url=request.url) from None
+        problem = redactor.text(str(exc))
+        raise APIError(f"{request.where} answered with an {problem}", url=request.url) from None
 
 
 class ByteStream:
@@ -152,7 +127,9 @@ class ByteStream:
         self._redactor = redactor
         self._limit = limits.max_body_bytes
         # None for an identity body (the usual case): counted here, not decoded.
-        self._decoder = _decoder(response, request, self._limit) if _encoded(response) else None
+        self._decoder = (
+            _decoder(response, request, self._limit, redactor) if _encoded(response) else None
+        )
         self._size = 0
         self.status = response.status
         self.headers = headers

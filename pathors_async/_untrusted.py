@@ -121,8 +121,10 @@ def reply_role(
 
     A known role that makes a valid `Message` is kept. Anything else (an
     unknown role such as ``"model"``, none, ``system`` without text, ``tool``
-    without ``tool_call_id``) becomes ``assistant``: a completion's message is
-    the assistant's answer by definition, and its text and tool calls are kept.
+    without ``tool_call_id``, any role but ``assistant`` with tool calls, which
+    only an assistant message may carry in a request) becomes ``assistant``: a
+    completion's message is the assistant's answer by definition, and its text
+    and tool calls are kept.
 
     Args:
         role: The role the server sent.
@@ -135,7 +137,7 @@ def reply_role(
     """
     if role == "assistant" or not isinstance(role, str) or role not in ROLES:
         return "assistant"
-    if (role == "tool" and not tool_call_id) or (content is None and not tool_calls):
+    if tool_calls or (role == "tool" and not tool_call_id) or content is None:
         return "assistant"
     return role
 

@@ -1,6 +1,7 @@
 """`_redact.Redactor`: the key never survives into an error, in any form."""
 
 import json
+from urllib.parse import quote, quote_plus
 
 import pytest
 from multidict import CIMultiDict
@@ -19,6 +20,22 @@ def test_every_form_of_the_key_is_removed_from_text(key):
     for form in (key, json.dumps(key)[1:-1], json.dumps(key, ensure_ascii=False)[1:-1]):
         assert redactor.text(f"a {form} b") == "a [redacted] b"
     assert key not in repr(redactor)
+
+
+@pytest.mark.parametrize("key", [KEY, ODD_KEY, 'sk_fault/M4trix+9q="Zx'])
+def test_percent_encoded_and_slash_escaped_forms_are_removed(key):
+    redactor = Redactor(key)
+    forms = (
+        quote(key, safe=""),  # a query value, as a proxy echoing the request writes it
+        quote(key),  # a path segment
+        quote_plus(key),  # a form field
+        json.dumps(key)[1:-1].replace("/", "\\/"),  # JSON as PHP writes it
+    )
+    for form in forms:
+        assert redactor.text(f"a {form} b") == "a [redacted] b", form
+    assert redactor.headers({"Location": f"/x?k={quote(key, safe='')}"}) == {
+        "Location": "/x?k=[redacted]"
+    }
 
 
 def test_no_key_changes_nothing():
@@ -126,3 +143,11 @@ def test_a_redirect_error_names_the_location_without_the_key():
     )
     assert "Location: http://x/?k=[redacted]" in str(error)
     assert "never followed" in str(error)
+
+
+def test_a_reason_phrase_echoing_the_key_is_redacted():
+    error = Redactor(KEY).status_error(
+        method="POST", url=URL, status_code=500, reason=f"Bearer {KEY}", headers={}, body=b""
+    )
+    assert str(error).startswith("500 Bearer [redacted] from POST")
+    assert KEY not in repr(error)

@@ -48,7 +48,10 @@ def test_generated_call_ids_depend_on_position_completion_name_and_arguments():
         (None, {"content": "x"}, "assistant"),
         ("system", {}, "assistant"),
         ("system", {"content": "x"}, "system"),
-        ("user", {"tool_calls": [1]}, "user"),
+        # Only an assistant message may carry tool calls in a request: kept as "user" or
+        # "system", the tool messages answering it would be orphans to the service.
+        ("user", {"tool_calls": [1]}, "assistant"),
+        ("system", {"content": "x", "tool_calls": [1]}, "assistant"),
         ("tool", {"content": "x"}, "assistant"),
         ("tool", {"content": "x", "tool_call_id": "c"}, "tool"),
     ],
