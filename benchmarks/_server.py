@@ -133,8 +133,8 @@ class Replies:
     def __init__(self, *, wrong: bool = False) -> None:
         text = TEXT + (" (wrong)" if wrong else "")
         final = FINAL.replace("22", "23") if wrong else FINAL
-        call = {"id": "call_bench", "type": "function"}
-        call["function"] = {"name": TOOL_NAME, "arguments": TOOL_ARGUMENTS}  # type: ignore[assignment]
+        function = {"name": TOOL_NAME, "arguments": TOOL_ARGUMENTS}
+        call = {"id": "call_bench", "type": "function", "function": function}
         self.text = [whole({"role": "assistant", "content": text}, "stop")]
         self.stream = streamed(_text_deltas(stream_words(wrong=wrong)), "stop")
         self.tool_call = [
