@@ -211,6 +211,8 @@ def main() -> None:
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\n{machine['cpus']} CPUs ({machine['cpu']}), Python {machine['python']}; {pinned}")
     print(", ".join(f"{name} {v or '-'}" for name, v in versions.items()))
+    if versions["orjson"] is None:
+        print("(orjson is not installed: the speedups column runs the pure code)")
     if load is not None and load > 0.5:
         print(f"(load average {load:.1f} before the run: other work was running; figures vary)")
     print(f"\n{markdown}\nJSON: {args.json}")
