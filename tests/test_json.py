@@ -112,6 +112,9 @@ HOSTILE_TEXTS = [
     "[" * 100_000 + "]" * 100_000,
     '{"a": [1, 2.5, null, true, false, "x"]}',
     "1.0000000000000000000000001",  # a long mantissa
+    '["12345678901234567890123", 1]',  # long digits in a string: the standard path, same value
+    '{"a": "\x00"}',  # a raw NUL (what the digit check looks for): not JSON either way
+    "1000000000000000000",
 ]
 
 
