@@ -25,6 +25,7 @@ from typing import Any
 
 from _util import version
 
+from pathors_async import _json
 from pathors_async._sse import SSEDecoder
 from pathors_async._stream import from_bytes
 
@@ -92,6 +93,13 @@ def openai_sse(reads: list[bytes]) -> int:
 
 def json_only(payloads: list[str]) -> int:
     loads = json.loads
+    for payload in payloads:
+        loads(payload)
+    return len(payloads)
+
+
+def our_json_only(payloads: list[str]) -> int:
+    loads = _json.loads
     for payload in payloads:
         loads(payload)
     return len(payloads)
@@ -176,6 +184,12 @@ def main() -> None:
     seconds, count = best_of(args.repeat, json_only, payloads)
     per_payload = seconds / count * 1e6
     print(f"\njson.loads alone: {count / seconds:,.0f} payloads/s, {per_payload:.2f} µs each")
+    seconds, count = best_of(args.repeat, our_json_only, payloads)
+    per_payload = seconds / count * 1e6
+    print(
+        f"pathors_async _json.loads ({_json.BACKEND}; PATHORS_ASYNC_PURE=1 for json): "
+        f"{count / seconds:,.0f} payloads/s, {per_payload:.2f} µs each"
+    )
     print("\nwhole path per chunk (decode + JSON + model + accumulate):")
     paths = [("pathors_async ChatCompletionStream", whole_path, "pathors-async")]
     paths.append(("openai-python Stream + StreamState", openai_whole_path, "openai"))

@@ -137,6 +137,9 @@ class ByteStream:
         self.content_type = response.content_type
         #: "stream" (a caller reads it as it arrives) or "body" (read whole), for errors.
         self.phase: Phase = "stream"
+        self._read_limit: float | None = None  # set by watch_reads
+        self._waiting_since: float | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
 
     def __aiter__(self) -> ByteStream:
         return self
@@ -148,11 +151,12 @@ class ByteStream:
                     return data
                 continue
             try:
-                raw = await self._response.content.readany()
+                raw = await self._readany()
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 self.close()
                 raise self._error(exc)  # noqa: B904 - the cause is set, or hidden, on purpose
             if not raw:
+                self._stop_watching()
                 self._response.release()
                 raise StopAsyncIteration
             if self._decoder is None:
@@ -163,6 +167,53 @@ class ByteStream:
                 raise too_large(self._request, self._limit, stream=self.phase == "stream")
             if data := self._decode(raw):
                 return data
+
+    def watch_reads(self, limit: float | None) -> None:
+        """Time the waits for data here (`Timeout.read`), instead of on every packet.
+
+        aiohttp re-arms its read timer for each packet that arrives, which for a
+        stream of small events costs more than decoding them. Here one timer runs
+        per `limit` seconds: when it fires while a read has waited `limit`
+        seconds, the read fails as aiohttp's own timeout would.
+
+        Args:
+            limit: `Timeout.read` (None: no limit).
+        """
+        connection = self._response.connection
+        if limit is None or connection is None or connection.protocol is None:
+            return
+        connection.protocol.read_timeout = None  # from the next packet on, ours alone
+        self._read_limit = limit
+
+    async def _readany(self) -> bytes:
+        limit = self._read_limit
+        if limit is None:
+            return await self._response.content.readany()
+        loop = asyncio.get_running_loop()
+        self._waiting_since = since = loop.time()
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(since + limit, self._check_wait)
+        try:
+            return await self._response.content.readany()
+        finally:
+            self._waiting_since = None
+
+    def _check_wait(self) -> None:
+        self._watchdog = None
+        since, limit = self._waiting_since, self._read_limit
+        if since is None or limit is None:
+            return  # not waiting now: the next read arms the timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() < since + limit:
+            self._watchdog = loop.call_at(since + limit, self._check_wait)
+            return
+        timeout = aiohttp.ServerTimeoutError("Timeout on reading data from socket")
+        self._response.content.set_exception(timeout)
+
+    def _stop_watching(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
 
     async def read_all(self) -> bytes:
         """Read the whole body (within `ResponseLimits.max_body_bytes`) and release it.
@@ -207,6 +258,7 @@ class ByteStream:
 
     def close(self) -> None:
         """Close the body: the connection is kept for reuse only if the body had ended."""
+        self._stop_watching()
         if self._response.content.at_eof():
             self._response.release()
         else:
@@ -431,6 +483,7 @@ class Transport:
             headers=self.redactor.headers(response.headers),
         )
         if stream:
+            body.watch_reads(request.timeout.read)
             return body
         body.phase = "body"
         return Response(

@@ -70,9 +70,71 @@ async def test_a_body_that_stalls_is_a_read_timeout():
         release.set()
 
 
+def sse_chunk(text: str) -> bytes:
+    chunk = (
+        '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",'
+        f'"choices":[{{"index":0,"delta":{{"content":"{text}"}},"finish_reason":null}}]}}'
+    )
+    return f"data: {chunk}\n\n".encode()
+
+
+async def read_asking_for_more(client, more: asyncio.Queue[str]) -> None:
+    async with client.chat.completions.stream(messages=HI) as stream:
+        more.put_nowait("one ")
+        async for chunk in stream:
+            word = chunk.choices[0].delta.content
+            more.put_nowait({"one ": "two ", "two ": "three"}.get(word, ""))
+
+
+async def test_a_stream_that_stalls_after_some_events_is_a_read_timeout():
+    # Each event is sent only once the one before has been read, so they arrive after the
+    # headers, in packets of their own: the stream's read limit is timed by the client then.
+    more = asyncio.Queue[str]()
+    release = asyncio.Event()
+
+    async def handler(_: RawRequest, writer: asyncio.StreamWriter) -> None:
+        writer.write(head(200, {"Content-Type": "text/event-stream"}))
+        await writer.drain()
+        for _ in range(3):
+            writer.write(sse_chunk(await more.get()))
+            await writer.drain()
+        await release.wait()
+
+    async with RawServer(handler) as server:
+        timeout = Timeout(read=0.2, total=10)
+        async with client_for(server, timeout=timeout) as client:
+            with pytest.raises(APITimeoutError, match=r"no data for 0.2 s") as info:
+                await read_asking_for_more(client, more)
+        release.set()
+    partial = info.value.partial_completion
+    assert partial is not None
+    assert partial.choices[0].message.content == "one two three"
+    assert "(Timeout.read) in the stream" in str(info.value)
+
+
 async def test_an_unknown_encoding_on_an_error_status_still_gives_the_status():
     reply = head(503, {"Content-Encoding": "zz", "Content-Length": "4"}) + b"oops"
     async with RawServer(replying(reply)) as server, client_for(server) as client:
         with pytest.raises(APIError) as info:
             await client.chat.completions.create(messages=HI)
     assert getattr(info.value, "status_code", None) == 503
+
+
+async def test_a_finished_stream_leaves_no_read_timer_behind():
+    go = asyncio.Event()
+
+    async def handler(_: RawRequest, writer: asyncio.StreamWriter) -> None:
+        writer.write(head(200, {"Content-Type": "text/event-stream"}))
+        await writer.drain()
+        await go.wait()
+        writer.write(sse_chunk("one") + b"data: [DONE]\n\n")
+        await writer.drain()
+
+    async with RawServer(handler) as server, client_for(server, timeout=Timeout(read=5)) as client:
+        async with client.chat.completions.stream(messages=HI) as stream:
+            go.set()
+            assert await stream.get_final_completion()
+            source = stream._source
+            assert source is not None
+            assert source._read_limit == 5
+        assert source._watchdog is None
