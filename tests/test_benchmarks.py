@@ -43,3 +43,10 @@ def test_bench_client_runs():
     assert "pathors_async    40 completions" in out
     assert "raw aiohttp      4 streams x" in out
     assert "heap per in-flight turn (20 at once)" in out
+
+
+def test_bench_batch_runs():
+    out = run("bench_batch.py", "--items", "50", "--concurrency", "10", "--repeat", "1")
+    assert "run_batch: 50 two-turn conversations at concurrency 10" in out
+    assert "conversations/s" in out
+    assert "target: >= 1,000 conversations/s:" in out
