@@ -9,9 +9,11 @@ import sys
 
 import pytest
 
+from pathors_async.batch import BatchProgress
 from pathors_async.batch._local import read_items
 from pathors_async.cli import main
 from pathors_async.cli._batch import load_factory
+from pathors_async.cli._progress import PlainProgress, RichProgress, describe, progress_for
 
 from .stores_support import REPO, worker_env
 
@@ -183,3 +185,14 @@ def test_load_factory_finds_modules_in_the_current_directory(tmp_path, monkeypat
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
     assert load_factory("my_agents:make")(1) == 1
     assert str(pathlib.Path.cwd()) in sys.path
+
+
+def test_progress_displays(capsys):
+    snapshot = BatchProgress(total=10, done=4, failed=1, retries=2, elapsed=2.0)
+    assert describe(snapshot, "batch") == "batch: 4/10 done, 1 failed, 2 retries, 2.0/s, ETA 0:03"
+    worker = BatchProgress(total=0, done=4, failed=0, retries=0, elapsed=0.0)
+    assert describe(worker, "worker w1") == "worker w1: 4 done, 0 failed, 0 retries, 0.0/s"
+    assert isinstance(progress_for("batch", None, every=1.0), PlainProgress)  # not a terminal
+    with RichProgress("batch", None) as bar:
+        bar(snapshot)
+    assert "4/10" in capsys.readouterr().out

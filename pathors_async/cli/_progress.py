@@ -54,7 +54,7 @@ class PlainProgress:
             print(describe(progress, self.label), file=self.stream, flush=True)
 
 
-class RichProgress:  # pragma: no cover - drawn only on a real terminal
+class RichProgress:
     """A rich progress bar: done/total, rate, ETA, failures and retries."""
 
     def __init__(self, label: str, total: int | None) -> None:
