@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from pathors_async import Agent
+from pathors_async import Agent, StoreError
 from pathors_async.batch import RedisBatch
 from pathors_async.cli import main
 from pathors_async.testing import FakePathors
@@ -179,3 +179,16 @@ def test_status_and_collect_commands(tmp_path, redis_url, capsys):
 def test_a_job_name_is_checked(redis_url):
     with pytest.raises(ValueError, match="job must be a non-empty name"):
         RedisBatch(redis_url, job="a{b}")
+
+
+async def test_an_unreachable_redis_is_a_store_error(tmp_path):
+    write_items(tmp_path / "in.jsonl", 1)
+    async with RedisBatch("redis://127.0.0.1:9/0", job="j") as job:
+        for call in (job.status(), job.submit(tmp_path / "in.jsonl"), job.collect(tmp_path / "o")):
+            with pytest.raises(StoreError, match=r"Redis batch job 'j' failed: .*check that"):
+                await call
+
+
+def test_the_commands_report_an_unreachable_redis(capsys):
+    assert main(["batch", "status", "--redis", "redis://127.0.0.1:9/0", "--job", "j"]) == 2
+    assert "error: Redis batch job 'j' failed: " in capsys.readouterr().err

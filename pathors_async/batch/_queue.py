@@ -15,12 +15,13 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
+from pathors_async._errors import StoreError
 from pathors_async._json import dumps
 
 from ._items import BatchItem, InputProblem, item_key, parse_item
@@ -127,6 +128,20 @@ class JobStatus:
         return out
 
 
+@contextlib.contextmanager
+def _redis_failures(job: str) -> Iterator[None]:
+    """Turn redis-py's errors into `StoreError` (the message says what to check)."""
+    from redis.exceptions import RedisError  # noqa: PLC0415 - the extra is optional
+
+    try:
+        yield
+    except RedisError as exc:
+        raise StoreError(
+            f"Redis batch job {job!r} failed: {type(exc).__name__}: {exc}; "
+            "check that the server is up and reachable"
+        ) from exc
+
+
 def _worker_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -194,24 +209,28 @@ class RedisBatch:
 
         Returns:
             The `SubmitReport` (malformed lines are reported and skipped).
+
+        Raises:
+            StoreError: Redis failed (the same for the other methods).
         """
-        items, problems = read_items(input_path)
-        await self._ensure_group()
-        enqueued = 0
-        pipe = self._redis.pipeline(transaction=False)
-        for item in items:
-            await self._submit(
-                keys=[self._items, self._stream],
-                args=[item_key(item.id), dumps(_item_data(item))],
-                client=pipe,
+        with _redis_failures(self.job):
+            items, problems = read_items(input_path)
+            await self._ensure_group()
+            enqueued = 0
+            pipe = self._redis.pipeline(transaction=False)
+            for item in items:
+                await self._submit(
+                    keys=[self._items, self._stream],
+                    args=[item_key(item.id), dumps(_item_data(item))],
+                    client=pipe,
+                )
+            for added in await pipe.execute():
+                enqueued += int(added)
+            return SubmitReport(
+                enqueued=enqueued,
+                already=len(items) - enqueued,
+                malformed=tuple(str(problem) for problem in problems),
             )
-        for added in await pipe.execute():
-            enqueued += int(added)
-        return SubmitReport(
-            enqueued=enqueued,
-            already=len(items) - enqueued,
-            malformed=tuple(str(problem) for problem in problems),
-        )
 
     async def _ensure_group(self) -> None:
         from redis.exceptions import ResponseError  # noqa: PLC0415 - the extra is optional
@@ -229,51 +248,56 @@ class RedisBatch:
             True if this was the item's first result; False if another worker
             recorded it first (this one is dropped; the entry is acknowledged).
         """
-        recorded = await self._record(
-            keys=[self._results, self._stream, self._workers, self._meta],
-            args=[
-                item_key(result["id"]),
-                dumps(result),
-                entry_id,
-                worker,
-                "1" if result.get("error") else "0",
-                repr(time.time()),
-            ],
-        )
-        return bool(recorded)
+        with _redis_failures(self.job):
+            recorded = await self._record(
+                keys=[self._results, self._stream, self._workers, self._meta],
+                args=[
+                    item_key(result["id"]),
+                    dumps(result),
+                    entry_id,
+                    worker,
+                    "1" if result.get("error") else "0",
+                    repr(time.time()),
+                ],
+            )
+            return bool(recorded)
 
     async def status(self) -> JobStatus:
         """The job's counts, throughput and per-worker shares."""
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hlen(self._items).hlen(self._results).hgetall(self._workers).hgetall(self._meta)
-        pipe.exists(self._stream)
-        total, done, workers_raw, meta, has_stream = await pipe.execute()
-        pending = 0
-        if has_stream:
-            with contextlib.suppress(Exception):  # no group yet: nothing pending
-                pending = int((await self._redis.xpending(self._stream, GROUP))["pending"])
-        workers = _workers(workers_raw)
-        first, last = (float(meta[k]) if k in meta else None for k in (b"first", b"last"))
-        throughput = done / (last - first) if first is not None and last and last > first else None
-        return JobStatus(
-            job=self.job,
-            total=int(total),
-            done=int(done),
-            failed=sum(worker.failed for worker in workers),
-            pending=pending,
-            throughput=throughput,
-            workers=workers,
-        )
+        with _redis_failures(self.job):
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hlen(self._items).hlen(self._results).hgetall(self._workers).hgetall(self._meta)
+            pipe.exists(self._stream)
+            total, done, workers_raw, meta, has_stream = await pipe.execute()
+            pending = 0
+            if has_stream:
+                with contextlib.suppress(Exception):  # no group yet: nothing pending
+                    pending = int((await self._redis.xpending(self._stream, GROUP))["pending"])
+            workers = _workers(workers_raw)
+            first, last = (float(meta[k]) if k in meta else None for k in (b"first", b"last"))
+            throughput = (
+                done / (last - first) if first is not None and last and last > first else None
+            )
+            return JobStatus(
+                job=self.job,
+                total=int(total),
+                done=int(done),
+                failed=sum(worker.failed for worker in workers),
+                pending=pending,
+                throughput=throughput,
+                workers=workers,
+            )
 
     async def collect(self, output_path: str | os.PathLike[str]) -> int:
         """Write every recorded result as JSONL, in submission order; the number written."""
-        written = 0
-        with _create(Path(output_path)) as output:
-            async for ids in self._ids_in_order():
-                lines = [line for line in await self._redis.hmget(self._results, ids) if line]
-                output.writelines(line + b"\n" for line in lines)
-                written += len(lines)
-        return written
+        with _redis_failures(self.job):
+            written = 0
+            with _create(Path(output_path)) as output:
+                async for ids in self._ids_in_order():
+                    lines = [line for line in await self._redis.hmget(self._results, ids) if line]
+                    output.writelines(line + b"\n" for line in lines)
+                    written += len(lines)
+            return written
 
     async def _ids_in_order(self, page: int = 500) -> AsyncIterator[list[bytes]]:
         start = "-"
@@ -309,26 +333,27 @@ class RedisBatch:
             concurrency: Most items running at once in this process.
             visibility_timeout: Seconds before another worker's unfinished item is reclaimed.
             worker: This worker's name (default: host, pid and a random suffix).
-            stop: When set, in-flight items are cancelled (they stay pending and
-                are reclaimed) and the call returns.
+            stop: When set, in-flight items are cancelled and handed back (any
+                worker may claim them at once) and the call returns.
             on_progress: Called with a `BatchProgress` after every item this worker finishes.
 
         Returns:
             How many results this worker recorded.
         """
-        await self._ensure_group()
-        tally = Tally(total=0)
-        runner = Worker(
-            self,
-            agent,
-            name=worker or _worker_name(),
-            concurrency=concurrency,
-            visibility_ms=max(1, int(visibility_timeout * 1000)),
-            tally=tally,
-            on_progress=on_progress,
-        )
-        with counting_retries(tally):
-            return await runner.run(stop)
+        with _redis_failures(self.job):
+            await self._ensure_group()
+            tally = Tally(total=0)
+            runner = Worker(
+                self,
+                agent,
+                name=worker or _worker_name(),
+                concurrency=concurrency,
+                visibility_ms=max(1, int(visibility_timeout * 1000)),
+                tally=tally,
+                on_progress=on_progress,
+            )
+            with counting_retries(tally):
+                return await runner.run(stop)
 
     # ------------------------------------------------------------ for the worker loop
 

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from pathors_async import Agent, AsyncPathors
+from pathors_async import Agent, AsyncPathors, StoreError
 from pathors_async.batch import BatchInputError, RedisBatch, run_batch
 
 from ._progress import progress_for
@@ -220,7 +220,11 @@ def main(argv: Sequence[str]) -> int:
     local, jobs = _parsers()
     if argv[:1] and argv[0] in SUBCOMMANDS:
         args = jobs.parse_args(argv)
-        return asyncio.run(_run_job(args))
+        try:
+            return asyncio.run(_run_job(args))
+        except StoreError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     args = local.parse_args(argv)
     if args.concurrency < 1:
         local.error("--concurrency must be 1 or more")
