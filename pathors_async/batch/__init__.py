@@ -6,7 +6,8 @@ over any number of worker processes on Redis Streams (the ``redis`` extra).
 
 from ._items import BatchInputError, BatchItem, InputProblem
 from ._local import run_batch, run_item
-from ._queue import JobStatus, RedisBatch, SubmitReport, WorkerStatus
+from ._queue import RedisBatch
+from ._status import JobStatus, SubmitReport, WorkerStatus
 from ._summary import BatchProgress, BatchSummary
 
 __all__ = [

@@ -19,13 +19,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import attrs
-
 from pathors_async._errors import StoreError
 from pathors_async._json import dumps
 
 from ._items import BatchItem, InputProblem, item_key, parse_item
 from ._local import read_items
+from ._status import JobStatus, SubmitReport, parse_workers
 from ._summary import ProgressHook, Tally, counting_retries
 from ._worker import Worker
 
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
 
     from pathors_async._agent import Agent
 
-__all__ = ["JobStatus", "RedisBatch", "SubmitReport", "WorkerStatus"]
+__all__ = ["RedisBatch"]
 
 GROUP = "workers"
 
@@ -62,70 +61,6 @@ end
 redis.call('XACK', KEYS[2], 'workers', ARGV[3])
 return recorded
 """
-
-
-@attrs.frozen(kw_only=True)
-class SubmitReport:
-    """What `RedisBatch.submit` did.
-
-    Attributes:
-        enqueued: Items added to the job.
-        already: Items whose id the job already had (not enqueued again).
-        malformed: Lines skipped, as ``"line N: why"``.
-    """
-
-    enqueued: int
-    already: int
-    malformed: tuple[str, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class WorkerStatus:
-    """One worker's share of a job: results it recorded, failures among them, last finish."""
-
-    name: str
-    done: int
-    failed: int
-    last: float | None
-
-
-@attrs.frozen(kw_only=True)
-class JobStatus:
-    """A job's counts.
-
-    Attributes:
-        job: The job name.
-        total: Items submitted.
-        done: Items with a recorded result.
-        failed: Recorded results that are errors.
-        pending: Items a worker has taken but not finished (or that crashed).
-        throughput: Results per second between the first and the last one (None
-            before two).
-        workers: Per-worker counts.
-    """
-
-    job: str
-    total: int
-    done: int
-    failed: int
-    pending: int
-    throughput: float | None
-    workers: tuple[WorkerStatus, ...] = ()
-
-    def lines(self) -> list[str]:
-        """The status as text lines."""
-        rate = f"{self.throughput:.1f}/s" if self.throughput is not None else "n/a"
-        out = [
-            (
-                f"job {self.job}: {self.done}/{self.total} done ({self.failed} failed), "
-                f"{self.pending} in flight, {self.total - self.done} left, throughput {rate}"
-            )
-        ]
-        out.extend(
-            f"  worker {worker.name}: {worker.done} done, {worker.failed} failed"
-            for worker in self.workers
-        )
-        return out
 
 
 @contextlib.contextmanager
@@ -273,7 +208,7 @@ class RedisBatch:
             if has_stream:
                 with contextlib.suppress(Exception):  # no group yet: nothing pending
                     pending = int((await self._redis.xpending(self._stream, GROUP))["pending"])
-            workers = _workers(workers_raw)
+            workers = parse_workers(workers_raw)
             first, last = (float(meta[k]) if k in meta else None for k in (b"first", b"last"))
             throughput = (
                 done / (last - first) if first is not None and last and last > first else None
@@ -403,19 +338,3 @@ def _item_data(item: BatchItem) -> dict[str, Any]:
     if item.deps is not None:
         data["deps"] = item.deps
     return data
-
-
-def _workers(raw: dict[bytes, bytes]) -> tuple[WorkerStatus, ...]:
-    fields: dict[str, dict[str, bytes]] = {}
-    for key, value in raw.items():
-        name, _, field = key.decode().rpartition(":")
-        fields.setdefault(name, {})[field] = value
-    return tuple(
-        WorkerStatus(
-            name=name,
-            done=int(values.get("done", b"0")),
-            failed=int(values.get("failed", b"0")),
-            last=float(values["last"]) if "last" in values else None,
-        )
-        for name, values in sorted(fields.items())
-    )
