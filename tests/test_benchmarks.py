@@ -137,3 +137,10 @@ def test_figures_read_at_a_glance():
     assert [number(v, "µs") for v in (10.71, 170.2)] == ["10.7 µs", "170 µs"]
     assert number(0.342, "ms") == "0.34 ms"
     assert number(20.34, "KiB") == "20.3 KiB"
+
+
+def test_bench_batch_runs():
+    out = run("bench_batch.py", "--items", "50", "--concurrency", "10", "--repeat", "1")
+    assert "run_batch: 50 two-turn conversations at concurrency 10" in out
+    assert "conversations/s" in out
+    assert "target: >= 1,000 conversations/s:" in out

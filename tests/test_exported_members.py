@@ -1,4 +1,5 @@
 import pathors_async
+import pathors_async.batch
 import pathors_async.stores
 import pathors_async.testing
 
@@ -11,7 +12,8 @@ def public_names(module):
 
 def test_all_lists_exactly_the_public_names():
     public = public_names(pathors_async)
-    modules = {"cli", "stores", "testing"}  # submodules, reached as attributes once imported
+    # submodules, reached as attributes once imported
+    modules = {"batch", "cli", "stores", "testing"}
     assert sorted(pathors_async.__all__) == pathors_async.__all__
     assert set(pathors_async.__all__) - {"__version__"} == public - modules
 
@@ -53,3 +55,11 @@ def test_design_names_are_exported():
     assert "FakePathors" in pathors_async.testing.__all__
     for name in ("MemoryStore", "SQLiteStore", "RedisStore", "ConversationStore"):
         assert name in pathors_async.stores.__all__
+
+
+def test_batch_all_is_sorted_and_complete():
+    public = public_names(pathors_async.batch)
+    assert sorted(pathors_async.batch.__all__) == pathors_async.batch.__all__
+    assert set(pathors_async.batch.__all__) == public
+    for name in pathors_async.batch.__all__:
+        assert getattr(pathors_async.batch, name).__module__.startswith("pathors_async.batch")

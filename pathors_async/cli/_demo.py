@@ -1,19 +1,15 @@
-"""The ``pathors-async`` command: an offline demo and a standalone emulator.
+"""``pathors-async demo``: a short exchange against the emulator started in this process.
 
-``pathors-async demo`` runs a short exchange against the emulator started in
-this process (no credentials, no network). ``pathors-async emulator`` serves
-the emulator until interrupted, so curl or any OpenAI-compatible client can
-talk to it.
+No credentials, no network: a streamed agent with a tool, a conversation saved
+and restored, and the session API.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pathors_async import (
     Agent,
@@ -25,7 +21,7 @@ from pathors_async import (
 )
 from pathors_async.testing import FakePathors
 
-__all__ = ["main"]
+__all__ = ["add_parser", "demo", "run"]
 
 
 _ROLE_STYLES = {"user": "bold cyan", "assistant": "bold green", "tool": "bold yellow"}
@@ -100,45 +96,12 @@ async def demo() -> None:
         print(f"ended: {ended.success}")
 
 
-async def serve(host: str, port: int, api_key: str, project_id: str) -> None:
-    """Run the emulator until cancelled."""
-    async with FakePathors(
-        api_keys=(api_key,), project_id=project_id, host=host, port=port
-    ) as fake:
-        print(f"FakePathors listening on {fake.url}", flush=True)
-        print(f"  project id: {project_id}\n  API key:    {api_key}  (an emulator key)")
-        print(f"  chat URL:   {fake.url}/v1/projects/{project_id}/chat/completions")
-        print("  press Ctrl-C to stop", flush=True)
-        await asyncio.Event().wait()
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pathors-async", description="pathors_async: demo and local emulator"
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+def add_parser(commands: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
+    """Register ``demo``."""
     commands.add_parser("demo", help="run the offline demo against the bundled emulator")
-    emulator = commands.add_parser("emulator", help="serve the emulator on this machine")
-    emulator.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    emulator.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any)")
-    emulator.add_argument("--api-key", default="test-key", help="key to accept")
-    emulator.add_argument("--project-id", default="test-project", help="project to serve")
-    return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line.
-
-    Args:
-        argv: The arguments (default: ``sys.argv[1:]``).
-
-    Returns:
-        The exit status.
-    """
-    args = _parser().parse_args(argv)
-    if args.command == "demo":
-        asyncio.run(demo())
-    else:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(args.host, args.port, args.api_key, args.project_id))
+def run(_args: argparse.Namespace) -> int:
+    """Run the demo; the exit status."""
+    asyncio.run(demo())
     return 0
