@@ -50,6 +50,7 @@ from ._models import (
     ToolResult,
     Usage,
 )
+from ._ratelimit import RateLimit
 from ._registry import ToolRegistry
 from ._run import AgentRun, RunResult
 from ._sources import ToolCallBatch, ToolSource
@@ -87,6 +88,7 @@ __all__ = [
     "NotFoundError",
     "PathorsError",
     "PermissionDeniedError",
+    "RateLimit",
     "RateLimitError",
     "ResponseLimits",
     "RetryPolicy",

@@ -27,6 +27,7 @@ from ._config import (
     is_loopback,
     resolve_timeout,
 )
+from ._ratelimit import RateLimit
 from ._resources import Chat, Sessions, Settings
 from ._transport import AIOHTTP_VERSION, Transport
 from ._version import __version__
@@ -90,6 +91,9 @@ class AsyncPathors:
         default_headers: Headers added to every request.
         limits: `ResponseLimits`: how large a response may be (a stream's
             lines and events, a whole body after decompression).
+        rate_limit: A `RateLimit`: each request (each retry too) waits for a
+            slot under it; with ``shared=`` a `RedisStore`, the budget is
+            shared by every process using that store. None: no limit.
 
     Raises:
         ValueError: No API key or project id (naming the argument and the
@@ -112,6 +116,7 @@ class AsyncPathors:
         http_session: aiohttp.ClientSession | None = None,
         default_headers: Mapping[str, str] | None = None,
         limits: ResponseLimits = ResponseLimits(),  # noqa: B008 - immutable
+        rate_limit: RateLimit | None = None,
     ) -> None:
         key = env_or(api_key, ENV_API_KEY)
         if not key:
@@ -135,6 +140,9 @@ class AsyncPathors:
         if max_connections < 1:
             raise ValueError(f"max_connections must be 1 or more, got {max_connections}")
         self.max_connections = max_connections
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise TypeError(f"rate_limit must be a RateLimit, not {type(rate_limit).__name__}")
+        self.rate_limit: RateLimit | None = rate_limit
         _warn_plain_http(self._endpoints.base_url, self._endpoints.chat_completions)
         self._transport = Transport(
             api_key=key,
@@ -148,6 +156,7 @@ class AsyncPathors:
             limits=limits,
             max_connections=max_connections,
             http_session=http_session,
+            rate_limit=rate_limit,
         )
         settings = Settings(
             transport=self._transport, endpoints=self._endpoints, timeout=self.timeout

@@ -25,6 +25,8 @@ from ._errors import APIError, StreamError, clip_body
 from ._exchange import Request, Response, too_large
 from ._failures import Cause, Phase, connection_error
 from ._json import dumps
+from ._limiter import NO_SLOT, Limiter, Slot
+from ._ratelimit import RateLimit
 from ._redact import Redactor
 from ._retry import Failure, retry_delay, sleep
 
@@ -121,8 +123,10 @@ class ByteStream:
         limits: ResponseLimits,
         session_id: str | None,
         headers: Mapping[str, str],
+        slot: Slot = NO_SLOT,
     ) -> None:
         self._response = response
+        self._slot = slot  # a rate-limit place, held until the body is done with
         self._request = request
         self._redactor = redactor
         self._limit = limits.max_body_bytes
@@ -158,6 +162,7 @@ class ByteStream:
             if not raw:
                 self._stop_watching()
                 self._response.release()
+                self._slot.release()
                 raise StopAsyncIteration
             if self._decoder is None:
                 self._size += len(raw)
@@ -233,6 +238,7 @@ class ByteStream:
                 self.close()
                 raise self._error(exc)  # noqa: B904 - the cause is set, or hidden, on purpose
             self._response.release()
+            self._slot.release()
             return data
         return b"".join([data async for data in self])
 
@@ -259,6 +265,7 @@ class ByteStream:
     def close(self) -> None:
         """Close the body: the connection is kept for reuse only if the body had ended."""
         self._stop_watching()
+        self._slot.release()
         if self._response.content.at_eof():
             self._response.release()
         else:
@@ -296,6 +303,7 @@ class Transport:
         limits: The response size bounds.
         max_connections: The pool size.
         http_session: A session to use instead of our own (never closed by us).
+        rate_limit: Each attempt waits for a slot under it (None: no limit).
     """
 
     def __init__(
@@ -307,8 +315,10 @@ class Transport:
         limits: ResponseLimits,
         max_connections: int,
         http_session: aiohttp.ClientSession | None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self.redactor = Redactor(api_key)
+        self.limiter = None if rate_limit is None else Limiter(rate_limit)
         self.retry = retry
         self.limits = limits
         self.max_connections = max_connections
@@ -411,6 +421,11 @@ class Transport:
         deadline = None if total is None else loop.time() + total
         retries = 0
         while True:
+            # the rate limit's one hook: each attempt waits for a slot (not counted in
+            # Timeout.total), held until the response is done with
+            slot = NO_SLOT if self.limiter is None else await self.limiter.take()
+            if deadline is not None and slot.waited:
+                deadline += slot.waited
             time_left = None if deadline is None else deadline - loop.time()
             client_timeout = aiohttp.ClientTimeout(
                 total=time_left,
@@ -434,10 +449,14 @@ class Transport:
                 status, retry_headers, why = None, None, self.redactor.text(repr(exc))
             else:
                 if response.status < 300:
-                    return await self._success(response, request, stream=stream)
+                    return await self._success(response, request, stream=stream, slot=slot)
                 error = await self._failure(response, request)
                 failure, status, retry_headers = None, response.status, response.headers
                 why = f"HTTP {response.status}"
+                if status == 429 and self.limiter is not None:  # pause everyone sharing it
+                    await self.limiter.pause_after(retry_headers, cap=self.retry.retry_after_max)
+            finally:
+                slot.release()  # unless a ByteStream holds it now
             if status is not None and status < 400:
                 raise error  # a redirect: never followed, never retried
             delay = retry_delay(
@@ -464,7 +483,12 @@ class Transport:
         return headers
 
     async def _success(
-        self, response: aiohttp.ClientResponse, request: Request, *, stream: bool
+        self,
+        response: aiohttp.ClientResponse,
+        request: Request,
+        *,
+        stream: bool,
+        slot: Slot = NO_SLOT,
     ) -> Response | ByteStream:
         self._check_deprecation(response, request.url)
         try:
@@ -481,6 +505,7 @@ class Transport:
             limits=self.limits,
             session_id=session_id,
             headers=self.redactor.headers(response.headers),
+            slot=slot.hand_over(),
         )
         if stream:
             body.watch_reads(request.timeout.read)

@@ -45,7 +45,7 @@ DESIGN_NAMES = """
     FunctionCall InsufficientCreditsError InternalServerError MaxTurnsExceeded Message
     NotFoundError PathorsError PermissionDeniedError RateLimitError RetryPolicy StreamError
     Timeout ToolArgumentsError ToolCall ToolCallDelta ToolError ToolExecutionError
-    ToolNotFoundError ToolSource Usage StoreError ConversationBusy LeaseLost
+    ToolNotFoundError ToolSource Usage StoreError ConversationBusy LeaseLost RateLimit
 """.split()
 
 

@@ -23,6 +23,7 @@ import attrs
 from pathors_async._errors import StoreError
 
 from ._protocol import Lease, check_key, check_lease, check_seconds, decode, encode, lease_lost
+from ._redis_rate import RedisRateLimit
 from ._waiting import Wakeups, acquire_cancel_safe, wait_for_lease
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ class RedisStore:
         self._release = client.register_script(RELEASE)
         self._save = client.register_script(SAVE)
         self._wakeups = Wakeups()
+        self._rate = RedisRateLimit(client, prefix)
 
     def __repr__(self) -> str:
         return f"RedisStore({self._where!r}, prefix={self.prefix!r})"
@@ -212,6 +214,28 @@ class RedisStore:
         """Remove the saved data of `key` (the fence stays, so tokens keep growing)."""
         data_key = self._keys(check_key(key))[2]
         await self._call(key, lambda: self._redis.delete(data_key))
+
+    async def rate_limit_reserve(
+        self, *, interval: float, tolerance: float, recheck: bool = False
+    ) -> float:
+        """Take a slot of the `RateLimit` budget shared through this store (one round trip).
+
+        Every process using the same Redis and `prefix` shares the budget, on the
+        server's clock. Used by ``RateLimit(shared=store)``; see `SharedRateLimit`.
+
+        Returns:
+            Seconds to wait for the slot.
+        """
+        where = self._rate.keys[0]
+        return await self._call(
+            where,
+            lambda: self._rate.reserve(interval=interval, tolerance=tolerance, recheck=recheck),
+        )
+
+    async def rate_limit_pause(self, seconds: float, *, tolerance: float) -> None:
+        """Pause the shared `RateLimit` budget for `seconds` (a 429's ``Retry-After``)."""
+        where = self._rate.keys[1]
+        await self._call(where, lambda: self._rate.pause(seconds, tolerance=tolerance))
 
     async def aclose(self) -> None:
         """Close the connection pool (not a client given as ``client=``)."""

@@ -59,6 +59,7 @@ class RecordedRequest:
         session_id: The ``X-Session-ID`` header, if sent.
         peer: The client's ``host:port``: requests with the same peer came over
             the same (reused) connection.
+        received_at: When it arrived (``time.monotonic()``), e.g. to check a rate limit.
     """
 
     method: str
@@ -67,6 +68,7 @@ class RecordedRequest:
     body: Any
     session_id: str | None
     peer: str | None = None
+    received_at: float = attrs.field(factory=time.monotonic)
 
 
 @attrs.frozen(kw_only=True)
