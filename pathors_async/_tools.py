@@ -20,7 +20,7 @@ import attrs
 import jsonschema
 
 from ._arguments import converter_for
-from ._dispatch import Failed, describe_errors
+from ._dispatch import Failed, describe_errors, exception_message
 from ._fastcheck import fast_check
 from ._models import ToolCall, ToolFailure
 from ._schema import Parameter, SchemaError, function_schema
@@ -296,7 +296,7 @@ class Tool(Generic[P, R]):
         try:
             return param.convert(value)
         except Exception as exc:
-            problem = clean_text(f"$.{param.name}: {exc}")
+            problem = f"$.{param.name}: {exception_message(exc)}"
             raise Failed(
                 ToolFailure.INVALID_ARGUMENTS,
                 f"Invalid arguments for tool {self.name!r}:\n- {problem}\n"
