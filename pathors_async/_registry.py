@@ -329,7 +329,7 @@ class ToolRegistry:
         if made is None:
             raise unknown_tool(name, self.names)
         parsed = parse_arguments(name, arguments, self.max_argument_bytes)
-        if made._injects:  # noqa: SLF001
+        if made.takes_context:
             context = (
                 ToolContext(tool_call=tool_call)
                 if context is None
@@ -340,7 +340,7 @@ class ToolRegistry:
             made.__wrapped__,
             kwargs,
             name=name,
-            is_async=made._is_async,  # noqa: SLF001
+            is_async=made.is_async,
             timeout=made.timeout if made.timeout is not None else self.timeout,
             pool=self._workers,
             running=self._running,

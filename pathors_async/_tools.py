@@ -250,6 +250,16 @@ class Tool(Generic[P, R]):
         """The wrapped function."""
         return self.__wrapped__
 
+    @property
+    def is_async(self) -> bool:
+        """Whether the function is a coroutine function (run on the loop, not a thread)."""
+        return self._is_async
+
+    @property
+    def takes_context(self) -> bool:
+        """Whether the function takes a `ToolContext` (injected, not sent by the model)."""
+        return self._injects
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.__wrapped__(*args, **kwargs)
 
