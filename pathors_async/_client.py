@@ -27,6 +27,7 @@ from ._config import (
     is_loopback,
     resolve_timeout,
 )
+from ._ids import check_api_key, check_headers
 from ._ratelimit import RateLimit
 from ._resources import Chat, Sessions, Settings
 from ._transport import AIOHTTP_VERSION, Transport
@@ -121,6 +122,7 @@ class AsyncPathors:
         key = env_or(api_key, ENV_API_KEY)
         if not key:
             raise ValueError(f"no API key: pass api_key=... or set {ENV_API_KEY}")
+        check_api_key(key)
         self._endpoints = Endpoints.build(
             base_url=env_or(base_url, ENV_BASE_URL) or DEFAULT_BASE_URL,
             project_id=env_or(project_id, ENV_PROJECT_ID),
@@ -150,7 +152,7 @@ class AsyncPathors:
                 "Accept": "application/json",
                 "Content-Type": "application/json",
                 "User-Agent": USER_AGENT,
-                **(default_headers or {}),
+                **(check_headers(default_headers, "default_headers") or {}),
             },
             retry=retry,
             limits=limits,

@@ -11,6 +11,8 @@ from urllib.parse import quote, urlsplit
 
 import attrs
 
+from ._ids import unencodable
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_RETRY_STATUSES",
@@ -319,12 +321,17 @@ def path_segment(value: str, name: str) -> str:
     Raises:
         ValueError: `value` is empty, ``.``, ``..`` or holds ``/``, which would
             change the path (or be changed by a server or proxy) instead of
-            naming one resource.
+            naming one resource, or holds text UTF-8 cannot encode.
     """
     if value in ("", ".", "..") or "/" in value:
         raise ValueError(
             f"{name} {value!r} cannot be used as one URL path segment "
             "(empty, '.', '..' and '/' would change the path); use the id the service gave"
+        )
+    if unencodable(value):
+        raise ValueError(
+            f"{name} {value!r} holds text UTF-8 cannot encode (a lone surrogate); "
+            "use the id the service gave"
         )
     return quote(value, safe="")
 

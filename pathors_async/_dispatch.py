@@ -26,6 +26,8 @@ __all__ = [
     "Failed",
     "cancelled_result",
     "describe_errors",
+    "exception_message",
+    "exception_text",
     "failed_result",
     "parse_arguments",
     "unknown_tool",
@@ -205,6 +207,31 @@ def describe_errors(errors: Iterable[jsonschema.exceptions.ValidationError]) -> 
 
 #: What the model reads for a call whose run was cancelled before it finished.
 CANCELLED_TEXT: Final = "The tool call was cancelled before it finished; its result is unknown."
+
+
+def exception_message(exc: BaseException) -> str:
+    """What an exception says, made safe to send; never raises.
+
+    A message that cannot be read (its ``__str__`` raises) is replaced by the
+    type name, e.g. ``"BadStr (its message could not be read)"``.
+    """
+    said = _read(exc)
+    return f"{type(exc).__name__} (its message could not be read)" if said is None else said
+
+
+def exception_text(exc: BaseException) -> str:
+    """``"Type: message"``, or the type name alone when there is no message; never raises."""
+    said = _read(exc)
+    if said is None:
+        return exception_message(exc)
+    return f"{type(exc).__name__}: {said}" if said else type(exc).__name__
+
+
+def _read(exc: BaseException) -> str | None:
+    try:
+        return clean_text(str(exc))
+    except (Exception, SystemExit, GeneratorExit):  # noqa: BLE001 - whatever a tool's __str__ does
+        return None
 
 
 def failed_result(tool_call: ToolCall, failed: Failed, *, duration: float = 0.0) -> ToolResult:

@@ -325,15 +325,18 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
         status_code: An HTTP status of 400 or more.
 
     Returns:
-        The mapped subclass; other 4xx map to `APIStatusError` itself.
+        The mapped subclass: `InternalServerError` for 5xx only; other 4xx and
+        statuses outside 400-599 (such as 999) map to `APIStatusError` itself.
     """
-    if status_code >= 500:
+    if 500 <= status_code <= 599:
         return InternalServerError
     return _STATUS_CLASSES.get(status_code, APIStatusError)
 
 
-def hint_for(cls: type[APIStatusError]) -> str:
-    """Return what to do about an error of class `cls`, for its message."""
+def hint_for(cls: type[APIStatusError], status_code: int | None = None) -> str:
+    """Return what to do about an error of class `cls` (and `status_code`), for its message."""
+    if status_code is not None and not 400 <= status_code <= 599:
+        return f"unexpected HTTP status {status_code} (not 4xx or 5xx); see .body and .headers"
     return _HINTS.get(cls, "see .body and .headers")
 
 

@@ -18,7 +18,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
-from ._dispatch import Failed
+from ._dispatch import Failed, exception_text
 from ._models import ToolFailure
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ if sys.version_info >= (3, 11):  # Task.cancelling() and Task.uncancel()
         running.add(record)
         try:
             value = await function(**kwargs)
-        except (asyncio.CancelledError, SystemExit, Exception) as exc:  # noqa: BLE001 - settled
+        except (asyncio.CancelledError, SystemExit, GeneratorExit, Exception) as exc:  # noqa: BLE001
             _settle(task, base, record, name, exc)
         finally:
             running.discard(record)
@@ -260,8 +260,7 @@ def _closed(name: str) -> Failed:
 
 def _raised(name: str, raised: BaseException) -> Failed:
     logger.error("tool %r raised %s", name, type(raised).__name__, exc_info=raised)
-    said = f"{type(raised).__name__}: {raised}" if str(raised) else type(raised).__name__
-    return Failed(ToolFailure.EXCEPTION, f"The tool {name!r} failed: {said}")
+    return Failed(ToolFailure.EXCEPTION, f"The tool {name!r} failed: {exception_text(raised)}")
 
 
 def _not_started(name: str, timeout: float, pool: WorkerPool) -> Failed:

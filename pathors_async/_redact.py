@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = ["NOT_JSON", "Redactor", "status_in"]
 
+#: Keys shorter than this are refused as a received session id only when equal to it.
+SHORT_KEY: Final = 8
+
 #: Returned by `Redactor.payload` for a body that is not JSON.
 NOT_JSON: Final = object()
 
@@ -135,6 +138,18 @@ class Redactor:
     def _holds(self, text: str) -> bool:
         return any(form in text for form in self._forms)
 
+    def _is_key(self, session_id: str) -> bool:
+        """Whether a received session id is (or holds) the key.
+
+        A key shorter than `SHORT_KEY` characters counts only when the id is the
+        key itself: such a key is found inside ordinary ids by chance.
+        """
+        if self._secret is None:
+            return False
+        if len(self._secret) < SHORT_KEY:
+            return session_id == self._secret
+        return self._holds(session_id)
+
     # ------------------------------------------------------------ errors
 
     def status_error(
@@ -183,8 +198,9 @@ class Redactor:
             f"{status_code} {clip_body(self.text(reason), 100)}" if reason else str(status_code)
         )
         cls = status_error_class(status_code)
+        hint = hint_for(cls, status_code)
         return cls(
-            f"{status} from {method} {url}: {self.text(said).rstrip('.')}; {hint_for(cls)}",
+            f"{status} from {method} {url}: {self.text(said).rstrip('.')}; {hint}",
             url=url,
             status_code=status_code,
             headers=headers,
@@ -292,8 +308,15 @@ class Redactor:
 
         Raises:
             APIError: The id holds control characters (CR, LF, NUL…) or is not
-                valid UTF-8: it could never be sent back in a header.
+                valid UTF-8: it could never be sent back in a header; or it holds
+                the API key (in any form `text` redacts).
         """
+        if isinstance(value, str) and self._is_key(value):
+            raise APIError(
+                f"the server at {url} sent the API key as the session id; it was not kept "
+                "(it would be stored and logged as an id). Report this to the server's operator",
+                url=url,
+            )
         if value is None or isinstance(value, str):
             with contextlib.suppress(ResponseShapeError):
                 return checked_session_id(value)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, overload
 
 import attrs
 
-from ._dispatch import Failed, failed_result, parse_arguments, unknown_tool
+from ._dispatch import Failed, exception_message, failed_result, parse_arguments, unknown_tool
 from ._errors import ToolArgumentsError, ToolError, ToolExecutionError, ToolNotFoundError
 from ._invoke import Running, invoke
 from ._models import FunctionCall, ToolCall, ToolFailure, ToolResult
@@ -209,10 +209,11 @@ class ToolRegistry:
             return failed_result(tool_call, failed, duration=time.perf_counter() - started)
         try:
             content = render(value)
-        except (TypeError, ValueError) as exc:  # the value could not be written as JSON
+        except Exception as exc:  # noqa: BLE001 - the value could not be written as JSON
             not_json = Failed(
                 ToolFailure.EXCEPTION,
-                f"The tool {name!r} returned a value that cannot be sent as JSON: {exc}",
+                f"The tool {name!r} returned a value that cannot be sent as JSON: "
+                f"{exception_message(exc)}",
             )
             return failed_result(tool_call, not_json, duration=time.perf_counter() - started)
         return ToolResult(
@@ -328,7 +329,7 @@ class ToolRegistry:
         if made is None:
             raise unknown_tool(name, self.names)
         parsed = parse_arguments(name, arguments, self.max_argument_bytes)
-        if made._injects:  # noqa: SLF001
+        if made.takes_context:
             context = (
                 ToolContext(tool_call=tool_call)
                 if context is None
@@ -339,7 +340,7 @@ class ToolRegistry:
             made.__wrapped__,
             kwargs,
             name=name,
-            is_async=made._is_async,  # noqa: SLF001
+            is_async=made.is_async,
             timeout=made.timeout if made.timeout is not None else self.timeout,
             pool=self._workers,
             running=self._running,

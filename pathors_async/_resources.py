@@ -20,7 +20,7 @@ from ._converter import (
     unstructure_messages,
 )
 from ._errors import APIError, clip_body
-from ._ids import check_session_id
+from ._ids import check_headers, check_session_id
 from ._models import ChatCompletion, Message, SessionCreated, SessionEnded, SessionState
 from ._stream import ByteSource, ChatCompletionStream
 from ._transport import Request, Response, Transport
@@ -136,7 +136,7 @@ class Settings:
             json=json,
             session_id=session_id,
             timeout=resolve_timeout(self.timeout, timeout),
-            extra_headers=extra_headers,
+            extra_headers=check_headers(extra_headers, "extra_headers"),
             idempotent=idempotent,
         )
         return await self.transport.send(request)
@@ -275,7 +275,7 @@ class Completions:
             json=chat_body(messages, tools, stream=True, extra_body=extra_body),
             session_id=session_id,
             timeout=resolve_timeout(settings.timeout, timeout),
-            extra_headers=extra_headers,
+            extra_headers=check_headers(extra_headers, "extra_headers"),
         )
         transport = settings.transport
 

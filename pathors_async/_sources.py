@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
-from ._dispatch import Failed, cancelled_result, failed_result, unknown_tool
+from ._dispatch import Failed, cancelled_result, exception_text, failed_result, unknown_tool
 from ._models import ToolCall, ToolFailure, ToolResult
 from ._untrusted import clean_text
 
@@ -168,11 +168,7 @@ class ToolCallBatch:
         logger.error(
             "tool source %r raised %s", self._source, type(exception).__name__, exc_info=exception
         )
-        said = (
-            f"{type(exception).__name__}: {exception}"
-            if str(exception)
-            else type(exception).__name__
-        )
+        said = exception_text(exception)
         return failed_result(
             call, Failed(ToolFailure.EXCEPTION, f"The tool {name!r} failed: {said}")
         )

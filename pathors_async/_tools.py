@@ -20,7 +20,7 @@ import attrs
 import jsonschema
 
 from ._arguments import converter_for
-from ._dispatch import Failed, describe_errors
+from ._dispatch import Failed, describe_errors, exception_message
 from ._fastcheck import fast_check
 from ._models import ToolCall, ToolFailure
 from ._schema import Parameter, SchemaError, function_schema
@@ -250,6 +250,16 @@ class Tool(Generic[P, R]):
         """The wrapped function."""
         return self.__wrapped__
 
+    @property
+    def is_async(self) -> bool:
+        """Whether the function is a coroutine function (run on the loop, not a thread)."""
+        return self._is_async
+
+    @property
+    def takes_context(self) -> bool:
+        """Whether the function takes a `ToolContext` (injected, not sent by the model)."""
+        return self._injects
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.__wrapped__(*args, **kwargs)
 
@@ -296,7 +306,7 @@ class Tool(Generic[P, R]):
         try:
             return param.convert(value)
         except Exception as exc:
-            problem = clean_text(f"$.{param.name}: {exc}")
+            problem = f"$.{param.name}: {exception_message(exc)}"
             raise Failed(
                 ToolFailure.INVALID_ARGUMENTS,
                 f"Invalid arguments for tool {self.name!r}:\n- {problem}\n"

@@ -411,7 +411,8 @@ class Transport:
             APIConnectionError: The connection failed, was cut or timed out.
             APIError: A redirect, a bad session id, a body past its bound, or
                 an unsupported encoding.
-            ValueError: The request body cannot be encoded as JSON.
+            ValueError: The request body cannot be encoded as JSON, or a header
+                (of an `http_session` the caller gave) cannot be sent.
         """
         http = self.session()
         headers = self._headers_for(request)
@@ -447,6 +448,11 @@ class Transport:
                     exc, request=request, phase="send", redactor=self.redactor
                 )
                 status, retry_headers, why = None, None, self.redactor.text(repr(exc))
+            except ValueError as exc:  # a header aiohttp refuses to write (CR, LF, NUL…)
+                raise ValueError(
+                    f"a request header cannot be sent: {self.redactor.text(str(exc))} "
+                    "(check default_headers, extra_headers and the http_session's headers)"
+                ) from None
             else:
                 if response.status < 300:
                     return await self._success(response, request, stream=stream, slot=slot)

@@ -143,13 +143,26 @@ def _call_ids(message: Mapping[str, Any]) -> list[str]:
     return [call["id"] for call in calls if isinstance(call, Mapping) and "id" in call]
 
 
+def _check_unique(ids: list[str], where: str) -> None:
+    seen: set[str] = set()
+    for call_id in ids:
+        if call_id in seen:
+            raise BadRequest(
+                f"Invalid parameter: the 'tool_calls' of {where} use the id {call_id!r} more "
+                "than once; each tool call needs its own id.",
+                f"{where}.tool_calls",
+            )
+        seen.add(call_id)
+
+
 def check_tool_answers(messages: list[dict[str, Any]]) -> None:
     """Check, as OpenAI does, that tool calls and ``tool`` messages pair up.
 
     Every assistant message with ``tool_calls`` must be followed, before the
     next message that is not a ``tool`` message (or the end), by one ``tool``
-    message per call id; every ``tool`` message must answer a call of the
-    assistant message right before its run of ``tool`` messages, once.
+    message per call id (the ids unique within the message); every ``tool``
+    message must answer a call of the assistant message right before its run
+    of ``tool`` messages, once.
 
     Args:
         messages: The whole transcript (wire dicts, already shape-checked).
@@ -165,8 +178,11 @@ def check_tool_answers(messages: list[dict[str, Any]]) -> None:
         if message["role"] != "tool":
             if waiting:
                 raise _unanswered(waiting)
-            open_round = message["role"] == "assistant" and bool(_call_ids(message))
-            waiting = dict.fromkeys(_call_ids(message), position) if open_round else {}
+            ids = _call_ids(message)
+            open_round = message["role"] == "assistant" and bool(ids)
+            if open_round:
+                _check_unique(ids, where)
+            waiting = dict.fromkeys(ids, position) if open_round else {}
             answered = set()
             continue
         call_id = message["tool_call_id"]
