@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
+    from ._client import AsyncPathors
+
 __all__ = [
     "CANCELLED_TEXT",
     "CUT_OFF_TEXT",
@@ -77,8 +79,12 @@ async def emit(settings: RunSettings, event: AgentEvent) -> None:
 async def drive(settings: RunSettings, state: RunState) -> RunResult:
     """Run the loop to its end without streaming, calling `on_event` for each event."""
     async with aclosing(run_loop(settings, state)) as events:
-        async for event in events:
-            await emit(settings, event)
+        if settings.on_event is None:  # nothing to hand events to: no coroutine per event
+            async for _ in events:
+                pass
+        else:
+            async for event in events:
+                await emit(settings, event)
     assert state.result is not None  # noqa: S101 - the loop always sets it
     return state.result
 
@@ -101,7 +107,7 @@ def request_arguments(
     if settings.instructions and first:
         messages = [Message(role="system", content=settings.instructions), *messages]
     return {
-        "messages": list(messages),
+        "messages": messages,  # turned into the request body before any await: no copy
         "tools": definitions or None,
         "session_id": state.session_id,
         "extra_body": settings.extra_body,
@@ -114,12 +120,15 @@ async def run_loop(settings: RunSettings, state: RunState) -> AsyncGenerator[Age
         while len(state.completions) < settings.max_turns:
             turn = len(state.completions) + 1
             completion: ChatCompletion | None = None
-            async with aclosing(_ask(settings, state, turn)) as events:
-                async for event in events:
-                    if isinstance(event, ChatCompletion):
-                        completion = event
-                    else:
-                        yield event
+            if state.streaming:
+                async with aclosing(_ask_streamed(settings, state, turn)) as events:
+                    async for event in events:
+                        if isinstance(event, ChatCompletion):
+                            completion = event
+                        else:
+                            yield event
+            else:  # a plain coroutine: one frame less on every resume than a generator
+                completion = await _ask(settings, state)
             assert completion is not None  # noqa: S101 - _ask ends with the completion
             state.record(completion)
             message = completion.choices[0].message
@@ -139,10 +148,8 @@ async def run_loop(settings: RunSettings, state: RunState) -> AsyncGenerator[Age
         state.end()
 
 
-async def _ask(
-    settings: RunSettings, state: RunState, turn: int
-) -> AsyncGenerator[AgentEvent | ChatCompletion, None]:
-    """One request: text deltas as they come (streamed), then the completion.
+async def _ask(settings: RunSettings, state: RunState) -> ChatCompletion:
+    """One whole (not streamed) request: the completion.
 
     Raises:
         PathorsError: The request failed (``.messages`` holds the transcript).
@@ -150,26 +157,49 @@ async def _ask(
     client = settings.client
     try:
         arguments = request_arguments(settings, state, await settings.tools.tool_definitions())
-        if state.streaming:
-            async with client.chat.completions.stream(**arguments) as s:
-                async for chunk in s:
-                    for choice in chunk.choices:
-                        if choice.index == 0 and choice.delta.content:
-                            yield TextDelta(text=choice.delta.content, turn=turn)
-                completion = await s.get_final_completion()
-        else:
-            completion = await client.chat.completions.create(**arguments)
-        if not completion.choices:
-            url = client.chat_completions_url
-            raise APIError(
-                f"the answer from POST {url} had no choices, so the turn has no "
-                "answer; .messages holds the transcript to retry with",
-                url=url,
-            )
+        return _checked(client, await client.chat.completions.create(**arguments))
+    except PathorsError as exc:
+        exc.messages = state.snapshot()
+        raise
+
+
+async def _ask_streamed(
+    settings: RunSettings, state: RunState, turn: int
+) -> AsyncGenerator[AgentEvent | ChatCompletion, None]:
+    """One streamed request: text deltas as they come, then the completion.
+
+    Raises:
+        PathorsError: The request failed (``.messages`` holds the transcript).
+    """
+    client = settings.client
+    try:
+        arguments = request_arguments(settings, state, await settings.tools.tool_definitions())
+        async with client.chat.completions.stream(**arguments) as s:
+            async for chunk in s:
+                for choice in chunk.choices:
+                    if choice.index == 0 and choice.delta.content:
+                        yield TextDelta(text=choice.delta.content, turn=turn)
+            completion = _checked(client, await s.get_final_completion())
     except PathorsError as exc:
         exc.messages = state.snapshot()
         raise
     yield completion
+
+
+def _checked(client: AsyncPathors, completion: ChatCompletion) -> ChatCompletion:
+    """The completion, if it has a choice to continue from.
+
+    Raises:
+        APIError: It has no choices.
+    """
+    if not completion.choices:
+        url = client.chat_completions_url
+        raise APIError(
+            f"the answer from POST {url} had no choices, so the turn has no "
+            "answer; .messages holds the transcript to retry with",
+            url=url,
+        )
+    return completion
 
 
 async def _tool_round(
@@ -315,7 +345,8 @@ class AgentRun:
         if events is None:
             raise StopAsyncIteration
         event = await events.__anext__()
-        await emit(self._settings, event)
+        if self._settings.on_event is not None:
+            await emit(self._settings, event)
         return event
 
     @property
