@@ -78,13 +78,10 @@ async def emit(settings: RunSettings, event: AgentEvent) -> None:
 
 async def drive(settings: RunSettings, state: RunState) -> RunResult:
     """Run the loop to its end without streaming, calling `on_event` for each event."""
-    async with aclosing(run_loop(settings, state)) as events:
-        if settings.on_event is None:  # nothing to hand events to: no coroutine per event
-            async for _ in events:
-                pass
-        else:
-            async for event in events:
-                await emit(settings, event)
+    quiet = settings.on_event is None  # nothing takes the events: none are made
+    async with aclosing(run_loop(settings, state, quiet=quiet)) as events:
+        async for event in events:
+            await emit(settings, event)
     assert state.result is not None  # noqa: S101 - the loop always sets it
     return state.result
 
@@ -114,8 +111,13 @@ def request_arguments(
     }
 
 
-async def run_loop(settings: RunSettings, state: RunState) -> AsyncGenerator[AgentEvent, None]:
-    """The agent loop: ask, run the tools the answer calls, ask again, until a final answer."""
+async def run_loop(
+    settings: RunSettings, state: RunState, *, quiet: bool = False
+) -> AsyncGenerator[AgentEvent, None]:
+    """The agent loop: ask, run the tools the answer calls, ask again, until a final answer.
+
+    With `quiet` (nobody reads the events) no event is made; the run is the same.
+    """
     try:
         while len(state.completions) < settings.max_turns:
             turn = len(state.completions) + 1
@@ -134,10 +136,12 @@ async def run_loop(settings: RunSettings, state: RunState) -> AsyncGenerator[Age
             message = completion.choices[0].message
             if not message.tool_calls:
                 state.commit_answer(message)
-                yield TurnFinished(completion=completion, turn=turn)
+                if not quiet:
+                    yield TurnFinished(completion=completion, turn=turn)
                 state.finish()
                 return
-            async with aclosing(_tool_round(settings, state, completion, turn)) as events:
+            round_events = _tool_round(settings, state, completion, turn, quiet=quiet)
+            async with aclosing(round_events) as events:
                 async for event in events:
                     yield event
             if completion.choices[0].finish_reason == "length":
@@ -203,7 +207,12 @@ def _checked(client: AsyncPathors, completion: ChatCompletion) -> ChatCompletion
 
 
 async def _tool_round(
-    settings: RunSettings, state: RunState, completion: ChatCompletion, turn: int
+    settings: RunSettings,
+    state: RunState,
+    completion: ChatCompletion,
+    turn: int,
+    *,
+    quiet: bool = False,
 ) -> AsyncGenerator[AgentEvent, None]:
     """Report the turn, run its tool calls; however it ends, every call gets an answer.
 
@@ -219,18 +228,22 @@ async def _tool_round(
     )
     results: dict[int, ToolResult] = {}
     try:
-        yield TurnFinished(completion=completion, turn=turn)
+        if not quiet:
+            yield TurnFinished(completion=completion, turn=turn)
         if completion.choices[0].finish_reason == "length":
             results = {i: unanswered(call, CUT_OFF_TEXT) for i, call in enumerate(calls)}
             return
-        for call in calls:
+        for call in () if quiet else calls:
             function = call.function
             yield ToolCallStarted(
                 name=function.name, id=call.id, arguments=function.arguments, tool_call=call
             )
         async for position, result in batch:
             results[position] = result  # kept even if the consumer stops at this yield
-            yield ToolCallFinished(result=result, failure=result.failure, duration=result.duration)
+            if not quiet:
+                yield ToolCallFinished(
+                    result=result, failure=result.failure, duration=result.duration
+                )
     finally:
         # Synchronous up to commit_tool_round: the answers are in place before any await.
         results = {**dict(batch.cancel()), **results}
