@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
+    from ._client import AsyncPathors
+
 __all__ = [
     "CANCELLED_TEXT",
     "CUT_OFF_TEXT",
@@ -76,7 +78,8 @@ async def emit(settings: RunSettings, event: AgentEvent) -> None:
 
 async def drive(settings: RunSettings, state: RunState) -> RunResult:
     """Run the loop to its end without streaming, calling `on_event` for each event."""
-    async with aclosing(run_loop(settings, state)) as events:
+    quiet = settings.on_event is None  # nothing takes the events: none are made
+    async with aclosing(run_loop(settings, state, quiet=quiet)) as events:
         async for event in events:
             await emit(settings, event)
     assert state.result is not None  # noqa: S101 - the loop always sets it
@@ -101,34 +104,44 @@ def request_arguments(
     if settings.instructions and first:
         messages = [Message(role="system", content=settings.instructions), *messages]
     return {
-        "messages": list(messages),
+        "messages": messages,  # turned into the request body before any await: no copy
         "tools": definitions or None,
         "session_id": state.session_id,
         "extra_body": settings.extra_body,
     }
 
 
-async def run_loop(settings: RunSettings, state: RunState) -> AsyncGenerator[AgentEvent, None]:
-    """The agent loop: ask, run the tools the answer calls, ask again, until a final answer."""
+async def run_loop(
+    settings: RunSettings, state: RunState, *, quiet: bool = False
+) -> AsyncGenerator[AgentEvent, None]:
+    """The agent loop: ask, run the tools the answer calls, ask again, until a final answer.
+
+    With `quiet` (nobody reads the events) no event is made; the run is the same.
+    """
     try:
         while len(state.completions) < settings.max_turns:
             turn = len(state.completions) + 1
             completion: ChatCompletion | None = None
-            async with aclosing(_ask(settings, state, turn)) as events:
-                async for event in events:
-                    if isinstance(event, ChatCompletion):
-                        completion = event
-                    else:
-                        yield event
+            if state.streaming:
+                async with aclosing(_ask_streamed(settings, state, turn)) as events:
+                    async for event in events:
+                        if isinstance(event, ChatCompletion):
+                            completion = event
+                        else:
+                            yield event
+            else:  # a plain coroutine: one frame less on every resume than a generator
+                completion = await _ask(settings, state)
             assert completion is not None  # noqa: S101 - _ask ends with the completion
             state.record(completion)
             message = completion.choices[0].message
             if not message.tool_calls:
                 state.commit_answer(message)
-                yield TurnFinished(completion=completion, turn=turn)
+                if not quiet:
+                    yield TurnFinished(completion=completion, turn=turn)
                 state.finish()
                 return
-            async with aclosing(_tool_round(settings, state, completion, turn)) as events:
+            round_events = _tool_round(settings, state, completion, turn, quiet=quiet)
+            async with aclosing(round_events) as events:
                 async for event in events:
                     yield event
             if completion.choices[0].finish_reason == "length":
@@ -139,10 +152,8 @@ async def run_loop(settings: RunSettings, state: RunState) -> AsyncGenerator[Age
         state.end()
 
 
-async def _ask(
-    settings: RunSettings, state: RunState, turn: int
-) -> AsyncGenerator[AgentEvent | ChatCompletion, None]:
-    """One request: text deltas as they come (streamed), then the completion.
+async def _ask(settings: RunSettings, state: RunState) -> ChatCompletion:
+    """One whole (not streamed) request: the completion.
 
     Raises:
         PathorsError: The request failed (``.messages`` holds the transcript).
@@ -150,30 +161,58 @@ async def _ask(
     client = settings.client
     try:
         arguments = request_arguments(settings, state, await settings.tools.tool_definitions())
-        if state.streaming:
-            async with client.chat.completions.stream(**arguments) as s:
-                async for chunk in s:
-                    for choice in chunk.choices:
-                        if choice.index == 0 and choice.delta.content:
-                            yield TextDelta(text=choice.delta.content, turn=turn)
-                completion = await s.get_final_completion()
-        else:
-            completion = await client.chat.completions.create(**arguments)
-        if not completion.choices:
-            url = client.chat_completions_url
-            raise APIError(
-                f"the answer from POST {url} had no choices, so the turn has no "
-                "answer; .messages holds the transcript to retry with",
-                url=url,
-            )
+        return _checked(client, await client.chat.completions.create(**arguments))
+    except PathorsError as exc:
+        exc.messages = state.snapshot()
+        raise
+
+
+async def _ask_streamed(
+    settings: RunSettings, state: RunState, turn: int
+) -> AsyncGenerator[AgentEvent | ChatCompletion, None]:
+    """One streamed request: text deltas as they come, then the completion.
+
+    Raises:
+        PathorsError: The request failed (``.messages`` holds the transcript).
+    """
+    client = settings.client
+    try:
+        arguments = request_arguments(settings, state, await settings.tools.tool_definitions())
+        async with client.chat.completions.stream(**arguments) as s:
+            async for chunk in s:
+                for choice in chunk.choices:
+                    if choice.index == 0 and choice.delta.content:
+                        yield TextDelta(text=choice.delta.content, turn=turn)
+            completion = _checked(client, await s.get_final_completion())
     except PathorsError as exc:
         exc.messages = state.snapshot()
         raise
     yield completion
 
 
+def _checked(client: AsyncPathors, completion: ChatCompletion) -> ChatCompletion:
+    """The completion, if it has a choice to continue from.
+
+    Raises:
+        APIError: It has no choices.
+    """
+    if not completion.choices:
+        url = client.chat_completions_url
+        raise APIError(
+            f"the answer from POST {url} had no choices, so the turn has no "
+            "answer; .messages holds the transcript to retry with",
+            url=url,
+        )
+    return completion
+
+
 async def _tool_round(
-    settings: RunSettings, state: RunState, completion: ChatCompletion, turn: int
+    settings: RunSettings,
+    state: RunState,
+    completion: ChatCompletion,
+    turn: int,
+    *,
+    quiet: bool = False,
 ) -> AsyncGenerator[AgentEvent, None]:
     """Report the turn, run its tool calls; however it ends, every call gets an answer.
 
@@ -189,18 +228,22 @@ async def _tool_round(
     )
     results: dict[int, ToolResult] = {}
     try:
-        yield TurnFinished(completion=completion, turn=turn)
+        if not quiet:
+            yield TurnFinished(completion=completion, turn=turn)
         if completion.choices[0].finish_reason == "length":
             results = {i: unanswered(call, CUT_OFF_TEXT) for i, call in enumerate(calls)}
             return
-        for call in calls:
+        for call in () if quiet else calls:
             function = call.function
             yield ToolCallStarted(
                 name=function.name, id=call.id, arguments=function.arguments, tool_call=call
             )
         async for position, result in batch:
             results[position] = result  # kept even if the consumer stops at this yield
-            yield ToolCallFinished(result=result, failure=result.failure, duration=result.duration)
+            if not quiet:
+                yield ToolCallFinished(
+                    result=result, failure=result.failure, duration=result.duration
+                )
     finally:
         # Synchronous up to commit_tool_round: the answers are in place before any await.
         results = {**dict(batch.cancel()), **results}
@@ -315,7 +358,8 @@ class AgentRun:
         if events is None:
             raise StopAsyncIteration
         event = await events.__anext__()
-        await emit(self._settings, event)
+        if self._settings.on_event is not None:
+            await emit(self._settings, event)
         return event
 
     @property

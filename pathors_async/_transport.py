@@ -19,7 +19,7 @@ from typing import Final, Literal, overload
 
 import aiohttp
 
-from ._config import ResponseLimits, RetryPolicy
+from ._config import ResponseLimits, RetryPolicy, Timeout
 from ._content import ACCEPT_ENCODING, ContentDecoder
 from ._errors import APIError, StreamError, clip_body
 from ._exchange import Request, Response, too_large
@@ -37,6 +37,7 @@ __all__ = [
     "Request",
     "Response",
     "Transport",
+    "aiohttp_timeout",
     "map_aiohttp_error",
 ]
 
@@ -45,6 +46,8 @@ logger: Final = logging.getLogger("pathors_async")
 AIOHTTP_VERSION: Final = aiohttp.__version__
 #: How much of an error body is read (the rest is dropped with the connection).
 ERROR_BODY_BYTES: Final = 64 * 1024
+#: How many distinct `Timeout` values keep a ready-made aiohttp timeout.
+_TIMEOUTS_KEPT: Final = 16
 
 
 def map_aiohttp_error(
@@ -86,6 +89,30 @@ def _cause(exc: BaseException) -> Cause:
     if isinstance(exc, aiohttp.ClientConnectorError):
         return Cause.CONNECT
     return Cause.BROKEN
+
+
+#: The smallest total limit handed to aiohttp (it reads 0 or less as no limit at all).
+MIN_TIME_LEFT: Final = 0.001
+
+
+def aiohttp_timeout(timeout: Timeout, time_left: float | None) -> aiohttp.ClientTimeout:
+    """The aiohttp timeout for one attempt with `time_left` seconds of `Timeout.total` left.
+
+    When `Timeout.read` is no shorter than the time left, the total limit always
+    ends a silent wait first, so the read timer (which aiohttp re-arms for every
+    packet) is left out: one timer per request instead of two, the same errors.
+
+    Args:
+        timeout: The call's limits.
+        time_left: Seconds left of `Timeout.total` (None: no limit). Zero or less
+            becomes a millisecond: aiohttp reads a total of 0 or less as "no limit".
+    """
+    if time_left is not None:
+        time_left = max(time_left, MIN_TIME_LEFT)
+    read = timeout.read
+    if read is not None and time_left is not None and read >= time_left:
+        read = None
+    return aiohttp.ClientTimeout(total=time_left, sock_connect=timeout.connect, sock_read=read)
 
 
 def _decoder(
@@ -332,6 +359,7 @@ class Transport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._deprecations_logged: set[str] = set()
+        self._timeouts: dict[Timeout, aiohttp.ClientTimeout] = {}
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -427,12 +455,11 @@ class Transport:
             slot = NO_SLOT if self.limiter is None else await self.limiter.take()
             if deadline is not None and slot.waited:
                 deadline += slot.waited
-            time_left = None if deadline is None else deadline - loop.time()
-            client_timeout = aiohttp.ClientTimeout(
-                total=time_left,
-                sock_connect=request.timeout.connect,
-                sock_read=request.timeout.read,
-            )
+            if retries or slot.waited:
+                time_left = None if deadline is None else deadline - loop.time()
+                client_timeout = aiohttp_timeout(request.timeout, time_left)
+            else:
+                client_timeout = self._first_timeout(request.timeout)
             try:
                 response = await http.request(
                     request.method,
@@ -480,7 +507,18 @@ class Transport:
             retries += 1
             await sleep(delay)
 
-    def _headers_for(self, request: Request) -> dict[str, str]:
+    def _first_timeout(self, timeout: Timeout) -> aiohttp.ClientTimeout:
+        """The aiohttp timeout of a first attempt, made once per `Timeout`."""
+        made = self._timeouts.get(timeout)
+        if made is None:
+            if len(self._timeouts) >= _TIMEOUTS_KEPT:  # per-call timeouts: keep a few
+                self._timeouts.clear()
+            made = self._timeouts[timeout] = aiohttp_timeout(timeout, timeout.total)
+        return made
+
+    def _headers_for(self, request: Request) -> Mapping[str, str]:
+        if not request.extra_headers and request.session_id is None:
+            return self._headers  # aiohttp copies what it is given: no copy needed here
         headers = self._headers.copy()
         if request.extra_headers:
             headers.update(request.extra_headers)

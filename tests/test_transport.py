@@ -13,6 +13,7 @@ from pathors_async import (
     StreamError,
     Timeout,
 )
+from pathors_async._transport import aiohttp_timeout
 
 from .conftest import KEY
 from .rawserver import RawRequest, RawServer, head, replying
@@ -138,3 +139,41 @@ async def test_a_finished_stream_leaves_no_read_timer_behind():
             assert source is not None
             assert source._read_limit == 5
         assert source._watchdog is None
+
+
+# ------------------------------------------------------------ aiohttp timeouts
+
+
+@pytest.mark.parametrize(
+    ("read", "time_left", "sock_read"),
+    [
+        (120.0, 600.0, 120.0),  # read can end a wait before total: its timer stays
+        (600.0, 600.0, None),  # total ends every wait first: one timer, not two
+        (30.0, 5.0, None),
+        (30.0, None, 30.0),  # no total: read is the only limit
+        (None, 5.0, None),
+    ],
+)
+def test_the_read_timer_is_left_out_only_when_total_always_ends_a_wait_first(
+    read, time_left, sock_read
+):
+    timeout = Timeout(connect=3, read=read, total=time_left)
+    made = aiohttp_timeout(timeout, time_left)
+    assert (made.total, made.sock_connect, made.sock_read) == (time_left, 3, sock_read)
+
+
+async def test_many_per_call_timeouts_each_apply_their_own_limit(client, fake):
+    for seconds in range(1, 40):  # more distinct timeouts than the transport keeps made
+        fake.reply(f"ok {seconds}")
+        completion = await client.chat.completions.create(messages=HI, timeout=float(seconds))
+        assert completion.choices[0].message.content == f"ok {seconds}"
+    fake.stall_next()
+    with pytest.raises(APITimeoutError, match=r"0\.05 s \(Timeout\.read\)"):
+        await client.chat.completions.create(messages=HI, timeout=Timeout(read=0.05, total=30))
+
+
+@pytest.mark.parametrize("time_left", [0.0, -0.5])
+def test_no_time_left_is_never_read_by_aiohttp_as_no_limit(time_left):
+    made = aiohttp_timeout(Timeout(connect=1, read=5, total=10), time_left)
+    assert made.total is not None
+    assert 0 < made.total <= 0.001
