@@ -230,7 +230,7 @@ class Completions:
             json=chat_body(messages, tools, stream=False, extra_body=extra_body),
             session_id=session_id,
             timeout=resolve_timeout(settings.timeout, timeout),
-            extra_headers=extra_headers,
+            extra_headers=check_headers(extra_headers, "extra_headers"),
         )
         return _completion(await settings.transport.send(request), session_id)
 
