@@ -10,6 +10,34 @@ from .test_cli import clean_env
 
 EXAMPLES = sorted((pathlib.Path(__file__).parent.parent / "examples").glob("*.py"))
 EXPECTED = {
+    "aiohttp_web_app.py": [
+        "GET / -> 200 text/html",
+        "ada: (FakePathors emulator, not a model) You said: hello",
+        "bob: (FakePathors emulator, not a model) You said: hi there",
+        "ada's conversation: ['user', 'assistant', 'user', 'assistant']",
+    ],
+    "concurrent_conversations.py": [
+        "conversations: 1000, turns: 2000, outcomes: {'ok': 1000}",
+        "the emulator received 2000 requests, 1000 sessions",
+    ],
+    "streaming.py": [
+        "assistant: (FakePathors emulator, not a model) You said: Tell me a short story",
+        "finish_reason: stop",
+        "assistant: (FakePathors emulator, not a model) You said: And a shorter one?",
+        "cut -> StreamError | partial text: 'This answer '",
+    ],
+    "tools_agent.py": [
+        "answer: (FakePathors emulator, not a model) Tool results: get_weather: 22°C and sunny",
+        "(2 turns, tools: ['get_weather'])",
+        'tool call: order_status({"order_id": "1042"})',
+        'tool result: {"order": "1042", "status": "shipped"} (failure: None)',
+        "log: ERROR tool 'order_status' raised LookupError",
+        (
+            "failure kind: ToolFailure.EXCEPTION | the model read: The tool 'order_status' failed: "
+            "LookupError: Ada has no order 7"
+        ),
+        "order_status parameters: {'type': 'object', 'properties': {'order_id': ",
+    ],
     "agent_weather.py": [
         "Tool results: get_weather: 22°C and sunny in Taipei",
         "(2 turns, tools: ['get_weather'])",
