@@ -26,6 +26,7 @@ EXPECTED = {
         "assistant: (FakePathors emulator, not a model) You said: And a shorter one?",
         "cut -> StreamError | partial text: 'This answer '",
     ],
+    "testing_with_fake.py": ["3 passed"],
     "tools_agent.py": [
         "answer: (FakePathors emulator, not a model) Tool results: get_weather: 22°C and sunny",
         "(2 turns, tools: ['get_weather'])",
@@ -85,3 +86,37 @@ def test_example_runs(path):
     assert result.stderr == ""
     for line in EXPECTED[path.name]:
         assert line in result.stdout
+
+
+def run_user_pytest(tmp_path, pyproject, *options):
+    """Run examples/testing_with_fake.py as a user's own test file, in a project of its own."""
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    example = pathlib.Path(__file__).parent.parent / "examples" / "testing_with_fake.py"
+    (tmp_path / "test_app.py").write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, *options, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_testing_example_passes_with_the_documented_config(tmp_path):
+    config = (
+        "[tool.pytest.ini_options]\n"
+        'asyncio_mode = "auto"\n'
+        'asyncio_default_fixture_loop_scope = "function"\n'
+    )
+    result = run_user_pytest(tmp_path, config, "-W", "error")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
+
+
+def test_testing_example_needs_asyncio_mode(tmp_path):
+    # What a user sees without the line the example's docstring shows.
+    result = run_user_pytest(tmp_path, "[tool.pytest.ini_options]\n")
+    assert result.returncode != 0
+    assert "async def functions are not natively supported" in result.stdout
