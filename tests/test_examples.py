@@ -40,10 +40,6 @@ EXPECTED = {
         ),
         "order_status parameters: {'type': 'object', 'properties': {'order_id': ",
     ],
-    "agent_weather.py": [
-        "Tool results: get_weather: 22°C and sunny in Taipei",
-        "(2 turns, tools: ['get_weather'])",
-    ],
     "conversation_store.py": [
         "ada: (FakePathors emulator, not a model) Tool results: get_weather: sunny in Oslo",
         "bob: (FakePathors emulator, not a model) You said: hello",
