@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean redis-server
+.PHONY: demo test lint typecheck unit bench clean redis-server chromium browser-test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,17 @@ typecheck: $(STAMP)
 redis-server:
 	@command -v redis-server >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
+
+# The chat page of examples/aiohttp_web_app.py is checked in a headless Chromium
+# (tests/test_browser.py). `make test` runs that test when Chromium is installed and skips it
+# otherwise; `make browser-test` installs Debian's chromium as root when it is missing (about
+# a minute) and runs the test, failing rather than skipping without a browser.
+chromium:
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+browser-test: $(STAMP) chromium
+	PATHORS_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/test_browser.py
 
 # The dev install has orjson, so the suite runs with the speedups; the tests of every
 # JSON path run again without them (PATHORS_ASYNC_PURE=1) so the two cannot drift.

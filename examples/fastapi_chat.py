@@ -3,7 +3,7 @@
 Every worker process opens the same SQLite file, so a user's messages are
 answered one at a time, in order, whichever worker gets them:
 
-    pip install 'pathors-async' fastapi uvicorn
+    pip install . fastapi uvicorn          # from a clone of this repository
     PATHORS_API_KEY=... PATHORS_PROJECT_ID=... uvicorn examples.fastapi_chat:app --workers 4
 
     curl -N -X POST localhost:8000/chat/ada -H 'content-type: application/json' \\
@@ -44,8 +44,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = SQLiteStore(os.environ.get("CHAT_DB", "conversations.db"))
     async with AsyncPathors() as client:  # PATHORS_API_KEY, PATHORS_PROJECT_ID from the env
         agent = Agent(client, instructions="You are a helpful assistant.")
-        # Same as agent.conversations(store, lock_ttl=60, lock_wait=30):
-        app.state.conversations = Conversations(agent, store, lock_ttl=60, lock_wait=30)
+        # history="full" (the default): each turn sends the transcript saved in the store,
+        # so whichever worker gets the request answers with the whole context, and nothing
+        # depends on the service's session memory. history="server" sends only the new
+        # message (smaller requests) and relies on that memory.
+        # Same as Conversations(agent, store, history="full", lock_ttl=60, lock_wait=30):
+        app.state.conversations = agent.conversations(
+            store, history="full", lock_ttl=60, lock_wait=30
+        )
         yield
         await app.state.conversations.aclose()  # saves still under way after disconnects
     await store.aclose()
@@ -65,7 +71,11 @@ def sse(data: Any, event: str | None = None) -> str:  # noqa: ANN401 - any JSON
 
 @app.post("/chat/{user_id}")
 async def chat(user_id: str, body: ChatIn, request: Request) -> StreamingResponse:
-    """Answer the user's message as server-sent events: text deltas, then ``done``."""
+    """Answer the user's message as server-sent events: text deltas, then ``done``.
+
+    A browser reads them with ``fetch`` and the response body's reader, as the
+    page in examples/aiohttp_web_app.py does (EventSource only does GET).
+    """
     conversations: Conversations = request.app.state.conversations
 
     async def events() -> AsyncIterator[str]:

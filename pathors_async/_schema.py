@@ -241,6 +241,8 @@ def _own_doc(cls: type) -> bool:
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     kind = schema.get("type")
+    if kind == "null":  # already nullable: ["null", "null"] is not a valid schema
+        return schema
     if isinstance(kind, str) and set(schema) <= {"type", "description"}:
         return {**schema, "type": [kind, "null"]}
     if isinstance(kind, list) and set(schema) <= {"type", "description"}:

@@ -243,6 +243,15 @@ def test_a_strict_function_schema():
     jsonschema.Draft202012Validator.check_schema(result.parameters)
 
 
+def test_a_strict_none_parameter_with_a_default_stays_a_valid_schema():
+    # Found by test_tool_fuzz: strict mode made it nullable again, {"type": ["null", "null"]}.
+    def f(p0: None = None) -> None: ...
+
+    result = function_schema(f, strict=True)
+    assert result.parameters["properties"]["p0"] == {"type": "null"}
+    jsonschema.Draft202012Validator.check_schema(result.parameters)
+
+
 def test_injected_parameters_are_left_out_anywhere():
     class Context:
         pass
