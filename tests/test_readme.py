@@ -5,6 +5,7 @@ import asyncio
 import pathlib
 import re
 import signal
+import subprocess
 import sys
 
 import pytest
@@ -64,3 +65,22 @@ async def test_the_agent_example_runs_as_written_against_the_emulator(tmp_path):
     assert out.decode().strip() == (
         "(FakePathors emulator, not a model) Tool results: get_weather: 22°C and sunny in Taipei"
     )
+
+
+def test_the_pytest_examples_pass_as_copied_with_the_readme_settings(tmp_path):
+    [settings] = re.findall(r"```toml\n(\[tool\.pytest\.ini_options\]\n.*?)```", README, re.S)
+    (tmp_path / "pyproject.toml").write_text(settings, encoding="utf-8")
+    tests = [b for b in BLOCKS if re.search(r"^async def test_(greeting|reply)\(", b, re.M)]
+    assert len(tests) == 2
+    (tmp_path / "test_app.py").write_text("\n\n".join(tests), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
