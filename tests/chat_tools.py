@@ -1,5 +1,7 @@
 """Tools for the chat REPL tests (``pathors-async chat --tools tests.chat_tools:registry``)."""
 
+import asyncio
+
 from pathors_async import ToolRegistry
 
 registry = ToolRegistry()
@@ -31,3 +33,14 @@ def make_registry() -> ToolRegistry:
 
 
 not_a_registry = 42
+
+
+@registry.tool
+async def wait_forever(topic: str) -> str:
+    """Wait until cancelled (the REPL's Ctrl-C test).
+
+    Args:
+        topic: Anything.
+    """
+    await asyncio.Event().wait()
+    return topic

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathors_async.testing import FakePathors
 from pathors_async.testing._responder import SCRIPTED
 from tests.chat_tools import registry
 
+TOOLS = "tests.chat_tools:registry"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -212,6 +214,38 @@ def test_the_repl_in_a_pseudo_terminal():
         os.write(master, b"hello from a terminal\r")
         seen = read_until(master, b"You said: hello from a terminal")
         seen = read_until(master, b"you>", seen.rpartition(b"You said")[2])
+        os.write(master, b"/exit\r")
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
+
+
+def test_ctrl_c_stops_the_answer_not_the_repl():
+    master, slave = os.openpty()
+    process = subprocess.Popen(
+        [*(sys.executable, "-m", "pathors_async", "chat"), "--emulator", "--tools", TOOLS],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env(TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", COLUMNS="100", LINES="30"),
+        cwd=ROOT,
+        close_fds=True,
+    )
+    os.close(slave)
+    try:
+        read_until(master, b"you>")
+        os.write(master, b"wait_forever please\r")
+        read_until(master, b"wait_forever({")  # the tool is running
+        process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        seen = read_until(master, b"interrupted; the transcript keeps what happened so far")
+        seen = read_until(master, b"you>", seen.rpartition(b"interrupted")[2])
+        os.write(master, b"/session\r")
+        read_until(master, b"messages")
+        os.write(master, b"hello again\r")
+        read_until(master, b"You said: hello again")
         os.write(master, b"/exit\r")
         assert process.wait(timeout=60) == 0
     finally:

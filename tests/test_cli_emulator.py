@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -52,8 +53,9 @@ class Emulator:
         return (await self.process.stdout.readline()).decode().rstrip("\n")
 
     async def __aexit__(self, *exc):
-        self.process.terminate()
-        await self.process.communicate()
+        self.process.send_signal(signal.SIGINT)  # Ctrl-C: a clean exit (coverage is saved)
+        _, err = await self.process.communicate()
+        assert self.process.returncode == 0, err.decode()
 
 
 LOG = r"(POST|GET|DELETE) (\S+) session=(\S+) (\d{3}) \d+\.\d ms"

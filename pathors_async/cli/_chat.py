@@ -3,8 +3,9 @@
 Each line is a user message, except the commands ``/session``, ``/reset``,
 ``/save FILE``, ``/load FILE``, ``/help`` and ``/exit``. On a terminal the
 prompt has line editing and history (prompt_toolkit, from the ``cli`` extra;
-else ``input()``); when stdin is not a terminal it reads one message per line
-and prints plain text, so scripts and tests can drive it.
+else ``input()``). Ctrl-C stops the answer under way, not the REPL. When stdin
+is not a terminal it reads one message per line and prints plain text, so
+scripts and tests can drive it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import signal
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
@@ -259,8 +261,35 @@ async def chat(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
             repl.say("info", f"chatting with {where}; {HELP}")
         async with contextlib.aclosing(lines_from(stdin)) as lines:
             async for line in lines:
-                if not await repl.handle(line):
+                if not await _interruptible(repl, line):
                     break
+
+
+async def _interruptible(repl: ChatREPL, line: str) -> bool:
+    """Handle one line; Ctrl-C (SIGINT) meanwhile stops that answer, not the REPL."""
+    task = asyncio.ensure_future(repl.handle(line))
+    interrupted = False
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+    except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, or not main thread
+        return await task
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+        print(file=repl.out)
+        repl.say("info", "interrupted; the transcript keeps what happened so far")
+        return True
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 def add_parser(commands: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
