@@ -245,11 +245,65 @@ def test_ctrl_c_stops_the_answer_not_the_repl():
         os.write(master, b"/session\r")
         read_until(master, b"messages")
         os.write(master, b"hello again\r")
-        read_until(master, b"You said: hello again")
-        os.write(master, b"/exit\r")
+        seen = read_until(master, b"You said: hello again")
+        read_until(master, b"you>", seen.rpartition(b"You said")[2])
+        os.write(master, b"\x04")  # Ctrl-D at the prompt ends the REPL
         assert process.wait(timeout=60) == 0
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
         os.close(master)
+
+
+def test_a_terminal_without_prompt_toolkit_uses_input(tmp_path):
+    blocked = tmp_path / "prompt_toolkit"
+    blocked.mkdir()
+    (blocked / "__init__.py").write_text("raise ImportError('not installed (test)')\n")
+    master, slave = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pathors_async", "chat", "--emulator"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env(TERM="xterm", PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}"),
+        cwd=ROOT,
+        close_fds=True,
+    )
+    os.close(slave)
+    try:
+        read_until(master, b"you> ")
+        os.write(master, b"typed into input\n")
+        seen = read_until(master, b"You said: typed into input")
+        read_until(master, b"you> ", seen.rpartition(b"You said")[2])
+        os.write(master, b"\x04")  # Ctrl-D: end of input
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
+
+
+async def test_live_mode_takes_the_key_and_project_from_the_environment(fake):
+    fake.reply("answered by the configured service")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "pathors_async", "chat", "--instructions", "Be brief."),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env(
+            PATHORS_API_KEY=fake.api_key,
+            PATHORS_PROJECT_ID=fake.project_id,
+            PATHORS_BASE_URL=fake.url,
+        ),
+        cwd=ROOT,
+    )
+    out, err = await process.communicate(b"hello service\n")
+    assert process.returncode == 0, err.decode()
+    assert out.decode() == "assistant | answered by the configured service\n"
+    assert fake.requests[0].body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hello service"},
+    ]
