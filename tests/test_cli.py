@@ -58,7 +58,7 @@ async def test_the_standalone_emulator_serves_until_interrupted(retries):
     )
     try:
         assert process.stdout is not None
-        banner = [(await process.stdout.readline()).decode() for _ in range(5)]
+        banner = [(await process.stdout.readline()).decode() for _ in range(6)]
         url = re.fullmatch(r"FakePathors listening on (http://127\.0\.0\.1:\d+)\n", banner[0])
         assert url, banner
         assert banner[-1] == "  press Ctrl-C to stop\n"

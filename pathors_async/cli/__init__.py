@@ -1,4 +1,4 @@
-"""The ``pathors-async`` command: an offline demo, a standalone emulator, batch runs.
+"""The ``pathors-async`` command: an offline demo, a chat REPL, the emulator, batch runs.
 
 Each command lives in its own module with an ``add_parser(commands)`` and a
 ``run(args) -> int``; ``batch`` parses its own arguments (it has subcommands
@@ -10,17 +10,20 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from . import _batch, _demo, _emulator
+from pathors_async._version import __version__
+
+from . import _batch, _chat, _demo, _emulator
 
 __all__ = ["main"]
 
-_COMMANDS = {"demo": _demo, "emulator": _emulator}
+_COMMANDS = {"demo": _demo, "chat": _chat, "emulator": _emulator}
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="pathors-async", description="pathors_async: demo, local emulator and batch runs"
+        prog="pathors-async", description="pathors_async: demo, chat, local emulator and batch runs"
     )
+    parser.add_argument("--version", action="version", version=f"pathors-async {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     for module in _COMMANDS.values():
         module.add_parser(commands)

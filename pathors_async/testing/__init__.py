@@ -16,6 +16,7 @@ fixtures (registered automatically) give you both, with retries in test mode.
 from pathors_async._retry import RetryTesting, set_testing
 
 from ._fake import FakePathors, RecordedRequest, Responder
+from ._log import RequestHook, RequestLog
 from ._responder import ChatRequest, Reply, ScriptedToolCall
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "FakePathors",
     "RecordedRequest",
     "Reply",
+    "RequestHook",
+    "RequestLog",
     "Responder",
     "RetryTesting",
     "ScriptedToolCall",

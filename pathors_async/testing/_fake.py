@@ -24,6 +24,7 @@ from aiohttp import web
 
 from pathors_async._client import AsyncPathors
 
+from ._log import RequestHook, log_middleware
 from ._requests import (
     PATHWAY_ID,
     BadRequest,
@@ -102,6 +103,13 @@ class FakePathors:
         responder: Called for chat requests that have no scripted reply; it
             gets a `ChatRequest` and returns a `Reply` or a string (or an
             awaitable of one). Default: the built-in rules.
+        on_request: Called with a `RequestLog` (method, path, session, status,
+            ms) after each request is answered; settable later as the
+            attribute of the same name.
+
+    Besides the Pathors paths it serves ``POST /v1/chat/completions`` (the
+    default project, for OpenAI-style clients whose base URL ends in ``/v1``)
+    and ``GET /v1/models`` (one model, ``pathors-fake``).
     """
 
     def __init__(
@@ -112,6 +120,7 @@ class FakePathors:
         host: str = "127.0.0.1",
         port: int = 0,
         responder: Responder | None = None,
+        on_request: RequestHook | None = None,
     ) -> None:
         self.api_keys = tuple(api_keys)
         if not self.api_keys:
@@ -120,6 +129,7 @@ class FakePathors:
         self.host = host
         self.port = port
         self.responder = responder
+        self.on_request = on_request
         self.requests: list[RecordedRequest] = []
         self.sessions: dict[str, Session] = {}
         self._script: deque[Reply] = deque()
@@ -148,8 +158,10 @@ class FakePathors:
 
     async def start(self) -> None:
         """Start listening (``async with`` does this for you)."""
-        app = web.Application()
+        app = web.Application(middlewares=[log_middleware(lambda: self.on_request)])
         prefix_v1 = "/v1/projects/{project_id}"
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
         app.router.add_post(f"{prefix_v1}/chat/completions", self._chat)
         app.router.add_post(
             "/api/project/{project_id}/integration/api/chat/completions", self._chat
@@ -395,7 +407,7 @@ class FakePathors:
         scheme, _, key = authorization.partition(" ")
         if scheme.lower() != "bearer" or key not in self.api_keys:
             return web.json_response({"error": "Invalid authentication"}, status=401), body
-        if request.match_info["project_id"] != self.project_id:
+        if request.match_info.get("project_id", self.project_id) != self.project_id:
             return web.json_response(error_body("Project not found"), status=404), body
         if raw and body is None:
             return web.json_response(error_body("Invalid request body: not JSON"), status=400), body
@@ -478,6 +490,13 @@ class FakePathors:
             "usage": {"prompt_tokens": -1, "completion_tokens": -1, "total_tokens": -1},
             "session_id": session_id,
         }
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        early, _ = await self._admit(request)
+        if early is not None:
+            return early
+        model = {"id": MODEL, "object": "model", "created": 0, "owned_by": "pathors-fake"}
+        return web.json_response({"object": "list", "data": [model]})
 
     async def _create_session(self, request: web.Request) -> web.StreamResponse:
         early, body = await self._admit(request)
