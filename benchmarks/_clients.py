@@ -174,8 +174,12 @@ class OpenAIPython(Contender):
     """openai-python's ``AsyncOpenAI`` at the same server, tool loop by hand."""
 
     def __init__(self, url: str, concurrency: int) -> None:
-        import httpx  # noqa: PLC0415 - optional
         import openai  # noqa: PLC0415 - optional
+
+        try:  # openai-python 3 runs on httpx2; earlier versions on httpx
+            import httpx2 as httpx  # noqa: PLC0415
+        except ImportError:
+            import httpx  # noqa: PLC0415
 
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self.client = openai.AsyncOpenAI(
