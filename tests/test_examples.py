@@ -71,7 +71,7 @@ EXPECTED = {
 }
 
 
-# openai-python is in the bench extra, not in dev: the example checks whichever case holds.
+# openai-python is in the dev extra; without it (a bare install) the example says so.
 if importlib.util.find_spec("openai") is None:
     EXPECTED["openai_compatible.py"].append("openai-python is not installed")
 else:
