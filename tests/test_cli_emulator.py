@@ -193,7 +193,9 @@ async def test_openai_style_paths_with_our_client():
 
 
 async def test_openai_python_against_the_emulator():
-    openai = pytest.importorskip("openai", reason="openai-python is in the dev extra: pip install -e '.[dev]'")
+    openai = pytest.importorskip(
+        "openai", reason="openai-python is in the dev extra: pip install -e '.[dev]'"
+    )
     async with Emulator("--quiet") as emulator:
         client = openai.AsyncOpenAI(api_key="test-key", base_url=f"{emulator.url}/v1")
         async with client:
