@@ -64,6 +64,18 @@ async def test_submit_work_status_collect(tmp_path, redis_url, retries):
         assert lines[4]["output"].endswith("You said: hello 4")
 
 
+async def test_calls_past_the_pool_size_wait_for_a_connection(redis_url):
+    for options in ({}, {"max_connections": 2}):
+        async with RedisBatch(redis_url, job=job_name(), **options) as job:
+            recorded = await asyncio.gather(
+                *(job.record(f"0-{i}", {"id": i, "ok": True}, f"w{i % 3}") for i in range(300))
+            )
+            assert all(recorded)
+            assert (await job.status()).done == 300
+    with pytest.raises(ValueError, match="max_connections"):
+        RedisBatch(redis_url, job="j", max_connections=0)
+
+
 async def test_a_result_is_recorded_once(redis_url):
     async with RedisBatch(redis_url, job=job_name()) as job:
         failed = {"id": "a", "ok": False, "error": {"type": "X", "message": "m"}}

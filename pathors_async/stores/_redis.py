@@ -23,6 +23,7 @@ import attrs
 from pathors_async._errors import StoreError
 
 from ._protocol import Lease, check_key, check_lease, check_seconds, decode, encode, lease_lost
+from ._redis_pool import DEFAULT_MAX_CONNECTIONS, check_max_connections, redis_from_url
 from ._redis_rate import RedisRateLimit
 from ._waiting import Wakeups, acquire_cancel_safe, wait_for_lease
 
@@ -87,9 +88,12 @@ class RedisStore:
             (None: keep it). Keep it far longer than ``lock_ttl``.
         client: A `redis.asyncio.Redis` of your own, used instead of `url` (it is
             not closed by `aclose`).
+        max_connections: Connections to `url` open at most; calls beyond that wait
+            for a free one (they never fail for it). Not used with ``client=``.
 
     Raises:
         ImportError: redis-py is not installed.
+        ValueError: `prefix` has braces or `max_connections` is below 1.
     """
 
     def __init__(
@@ -99,7 +103,9 @@ class RedisStore:
         prefix: str = "pathors:conversation:",
         idle_ttl: float | None = None,
         client: Redis | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
+        check_max_connections(max_connections)
         if "{" in prefix or "}" in prefix:
             raise ValueError(
                 f"prefix must not contain braces (they pick the hash slot): {prefix!r}"
@@ -108,13 +114,7 @@ class RedisStore:
         self.idle_ttl = None if idle_ttl is None else check_seconds("idle_ttl", idle_ttl)
         self._where = _safe_url(url) if client is None else "a given client"
         if client is None:
-            try:
-                from redis.asyncio import Redis  # noqa: PLC0415 - the extra is optional
-            except ImportError as exc:
-                raise ImportError(
-                    "RedisStore needs redis-py: pip install 'pathors-async[redis]'"
-                ) from exc
-            client = Redis.from_url(url)
+            client = redis_from_url(url, max_connections=max_connections, needed_by="RedisStore")
             self._owns_client = True
         else:
             self._owns_client = False
@@ -163,8 +163,13 @@ class RedisStore:
             )
             if not token:
                 return None
-            loaded = decode(key, data) if data is not None else None
-            return Lease(key=key, token=int(token), expires_at=expires_at, data=loaded)
+            lease = Lease(key=key, token=int(token), expires_at=expires_at)
+            try:
+                loaded = decode(key, data) if data is not None else None
+            except StoreError:  # a damaged record: give the lease back
+                await self.release(lease)
+                raise
+            return attrs.evolve(lease, data=loaded)
 
         return await acquire_cancel_safe(
             wait_for_lease(key, wait, try_once, self._wakeups), self.release
