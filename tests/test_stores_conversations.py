@@ -193,6 +193,21 @@ async def test_resuming_nothing_releases_the_lease(agent):
             pass
 
 
+async def test_resuming_an_answered_turn_is_refused_and_releases(agent, fake):
+    store = CountingStore()
+    conversations = Conversations(agent, store, lock_wait=0)
+    await conversations.send("k", "hello")
+    sent = len(fake.requests)
+    with pytest.raises(ValueError, match="nothing to resume: the last turn of 'k' was answered"):
+        await conversations.send("k", None)
+    assert len(fake.requests) == sent
+    assert store.calls[-2:] == ["acquire+load", "release"]
+    saved = await conversations.load("k")
+    assert saved is not None
+    assert [m.role for m in saved.messages] == ["user", "assistant"]
+    assert (await conversations.send("k", "again")).output.endswith("again")
+
+
 async def test_max_turns_saves_the_answered_transcript(client, fake):
     tools = ToolRegistry()
 
@@ -308,6 +323,61 @@ async def test_a_damaged_record_is_a_store_error_that_releases(agent):
         await conversations.load("k")
     await conversations.delete("k")
     assert (await conversations.send("k", "hi")).output.endswith("You said: hi")
+
+
+class FailingSaveStore(CountingStore):
+    """Its next save raises `failure` once; its next release after that too, if asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failure: Exception | None = None
+        self.fail_release = False
+
+    async def save(self, key, data, lease, *, release=False):
+        failure, self.failure = self.failure, None
+        if failure is not None:
+            self.calls.append("save failed")
+            raise failure
+        await super().save(key, data, lease, release=release)
+
+    async def release(self, lease):
+        if self.fail_release:
+            self.fail_release = False
+            self.calls.append("release failed")
+            raise StoreError("release: store down", key=lease.key)
+        await super().release(lease)
+
+
+@pytest.mark.parametrize("fail_release", [False, True])
+async def test_a_failed_final_save_keeps_the_turn_and_releases(agent, fail_release, caplog):
+    store = FailingSaveStore()
+    conversations = Conversations(agent, store, lock_wait=0)
+    await conversations.send("k", "first")
+    store.failure = StoreError("boom: store down", key="k")
+    store.fail_release = fail_release
+    with pytest.raises(StoreError, match="boom") as info:
+        await conversations.send("k", "second")
+    assert info.value.messages is not None
+    assert [m.content for m in info.value.messages if m.role == "user"] == ["first", "second"]
+    assert info.value.messages[-1].role == "assistant"
+    assert store.calls[-2:] == ["save failed", "release failed" if fail_release else "release"]
+    if fail_release:  # the save's error is raised, the release's is logged
+        assert "releasing the lease after a failed save failed too" in caplog.text
+        return
+    result = await conversations.send("k", "third")  # not ConversationBusy
+    assert result.output.endswith("You said: third")
+
+
+async def test_a_bare_error_from_a_custom_store_save_becomes_a_store_error(agent):
+    store = FailingSaveStore()
+    conversations = Conversations(agent, store, lock_wait=0)
+    store.failure = OSError("disk full")
+    expected = "saving conversation 'k' failed: OSError: disk full"
+    with pytest.raises(StoreError, match=expected) as info:
+        await conversations.send("k", "hello")
+    assert isinstance(info.value.__cause__, OSError)
+    assert [m.role for m in info.value.messages or []] == ["user", "assistant"]
+    assert (await conversations.send("k", "again")).output.endswith("again")
 
 
 async def test_redis_conversations(agent, redis_url):
