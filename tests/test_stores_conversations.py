@@ -391,6 +391,29 @@ async def test_redis_conversations(agent, redis_url):
     await store.aclose()
 
 
+async def test_a_redis_fence_outlives_a_turn_longer_than_the_idle_ttl(agent, gate, fake, redis_url):
+    store = RedisStore(redis_url, prefix=unique_prefix(), idle_ttl=0.5)
+    conversations = Conversations(agent, store, lock_ttl=0.3, lock_wait=0)
+    await conversations.send("k", "first")
+    fence = store._keys("k")[1]
+    first = int(await store._redis.get(fence))
+    fake.reply_tool_calls([{"name": "wait_for_go"}])
+    run = asyncio.ensure_future(conversations.send("k", "slow"))
+    await gate["entered"].wait()
+    await asyncio.sleep(0.9)  # time itself is the subject: past the idle ttl, renewed all along
+    assert await store._redis.exists(fence)
+    gate["go"].set()
+    assert (await run).output.endswith("wait_for_go: went")  # the fenced save was accepted
+    saved = await conversations.load("k")
+    assert saved is not None
+    assert user_texts(saved) == ["first", "slow"]
+    lease = await store.acquire("k", ttl=1, wait=0)
+    assert lease.token == first + 2  # tokens only grew
+    await store.release(lease)
+    assert 0 < await store._redis.pttl(fence) <= 1500
+    await store.aclose()
+
+
 def test_bad_options_are_refused(agent):
     with pytest.raises(ValueError, match="history"):
         Conversations(agent, MemoryStore(), history="some")  # type: ignore[arg-type]

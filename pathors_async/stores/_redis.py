@@ -8,7 +8,9 @@ costs two round trips, renewals aside.
 Keys, for a conversation ``K`` under the prefix ``P``: ``P{K}:lease`` (the
 holder's token, expiring after the lease's ttl), ``P{K}:fence`` (the last token
 given, incremented by each acquire) and ``P{K}:data`` (the JSON). The braces make
-them one hash slot, so the scripts also run on Redis Cluster.
+them one hash slot, so the scripts also run on Redis Cluster. With ``idle_ttl``,
+the fence is kept for ``idle_ttl`` beyond the lease (refreshed by acquire, renew
+and save), so it outlives the data and tokens only grow while the data exists.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ ACQUIRE: Final = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, false} end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
-if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3] + ARGV[1]) end
 local data = false
 if ARGV[2] == '1' then data = redis.call('GET', KEYS[3]) end
 return {token, data}
@@ -46,6 +48,7 @@ return {token, data}
 RENEW: Final = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3] + ARGV[2]) end
 return 1
 """
 RELEASE: Final = """
@@ -56,7 +59,7 @@ SAVE: Final = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 if tonumber(ARGV[4]) > 0 then
     redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
-    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+    redis.call('PEXPIRE', KEYS[2], ARGV[4] + math.max(redis.call('PTTL', KEYS[1]), 0))
 else
     redis.call('SET', KEYS[3], ARGV[2])
 end
@@ -183,10 +186,9 @@ class RedisStore:
         """
         ttl = check_seconds("ttl", ttl)
         expires_at = time.time() + ttl
-        lease_key = self._keys(lease.key)[:1]
-        renewed = await self._call(
-            lease.key, lambda: self._renew(keys=lease_key, args=[lease.token, _millis(ttl)])
-        )
+        keys = self._keys(lease.key)[:2]
+        args = [lease.token, _millis(ttl), self._idle_ms]
+        renewed = await self._call(lease.key, lambda: self._renew(keys=keys, args=args))
         if not renewed:
             raise lease_lost(lease.key, lease.token)
         return attrs.evolve(lease, expires_at=expires_at, data=None)
