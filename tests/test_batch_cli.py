@@ -87,6 +87,8 @@ async def test_a_signal_stops_cleanly_and_a_rerun_resumes(tmp_path, signum):
     process.send_signal(signum)
     stdout, stderr = await process.communicate()
     assert process.returncode == 130, stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert "never retrieved" not in stderr.decode()
     assert "interrupted: 495 item(s)" in stdout.decode()
     assert "495 ok, 0 failed, 0 already done, 5 remain" in stdout.decode()
     assert "run the same command again to resume" in stdout.decode()
