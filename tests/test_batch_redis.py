@@ -247,3 +247,21 @@ async def test_an_unreachable_redis_is_a_store_error(tmp_path):
 def test_the_commands_report_an_unreachable_redis(capsys):
     assert main(["batch", "status", "--redis", "redis://127.0.0.1:9/0", "--job", "j"]) == 2
     assert "error: Redis batch job 'j' failed: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "text"),
+    [
+        (["submit", "nonexist.jsonl"], "error: [Errno 2] No such file or directory: 'nonexist"),
+        (["status", "--job", "a{b"], "error: job must be a non-empty name without braces"),
+        (["collect", "-o", "/proc/x/out.jsonl"], "error: [Errno 2] No such file or directory"),
+    ],
+)
+def test_bad_job_arguments_are_one_line_without_a_traceback(redis_url, capsys, command, text):
+    args = ["batch", *command, "--redis", redis_url]
+    if "--job" not in command:
+        args += ["--job", job_name()]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(text), err
+    assert err.count("\n") == 1
