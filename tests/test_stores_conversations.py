@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import anyio
 import pytest
@@ -474,3 +475,57 @@ async def test_a_lease_lost_during_a_cancelled_turn_is_logged(agent, gate, fake,
         await run
     assert "is no longer held" in caplog.text
     await store.release(other)
+
+
+class Proxy:
+    """A TCP proxy to Redis on 127.0.0.1 that can cut every connection (Redis 'stopped')."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.writers: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader, writer) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.writers += [writer, up_writer]
+
+        async def pipe(source, sink) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        await self.server.wait_closed()
+
+
+async def test_redis_cut_off_mid_turn_is_a_store_error_with_the_transcript(
+    agent, gate, fake, redis_url, caplog
+):
+    proxy = Proxy(int(redis_url.rsplit(":", 1)[1].split("/")[0]))
+    port = await proxy.start()
+    store = RedisStore(f"redis://127.0.0.1:{port}/0", prefix=unique_prefix())
+    conversations = Conversations(agent, store, lock_wait=0)
+    fake.reply_tool_calls([{"name": "wait_for_go"}])
+    run = asyncio.ensure_future(conversations.send("k", "lookup"))
+    await gate["entered"].wait()
+    await proxy.stop()  # Redis is gone for this store from here on
+    gate["go"].set()
+    with pytest.raises(StoreError, match="check that the server is up") as info:
+        await run
+    assert [m.content for m in info.value.messages or [] if m.role == "user"] == ["lookup"]
+    assert info.value.messages is not None
+    assert info.value.messages[-1].role == "assistant"  # the answer is not lost
+    assert "releasing the lease after a failed save failed too" in caplog.text
+    await store.aclose()
