@@ -57,6 +57,17 @@ async def start_emulator() -> tuple[asyncio.subprocess.Process, str]:
     return process, match.group(1)
 
 
+def versus(rate: float, base_rate: float, cpu: float, base_cpu: float) -> str:
+    """A store's turns/s and CPU against the run without a store, worded the right way round."""
+    change = round(100 * (rate / base_rate - 1))
+    speed = (
+        "as many turns/s"
+        if change == 0
+        else f"{abs(change)}% {'more' if change > 0 else 'fewer'} turns/s"
+    )
+    return f"({speed}, {cpu - base_cpu:+.0f} µs CPU)"
+
+
 def start_redis(directory: str) -> tuple[subprocess.Popen[str], str] | None:
     binary = shutil.which("redis-server")
     try:
@@ -230,10 +241,7 @@ async def measure(args: argparse.Namespace) -> None:
                     cost = (
                         ""
                         if name == "no store"
-                        else (
-                            f"   ({100 * (1 - figures.spread / base.spread):.0f}% fewer turns/s, "
-                            f"+{figures.cpu - base.cpu:.0f} µs CPU)"
-                        )
+                        else "   " + versus(figures.spread, base.spread, figures.cpu, base.cpu)
                     )
                     print(
                         f"   {name:12} {figures.hot:9,.0f} {figures.spread:10,.0f} "

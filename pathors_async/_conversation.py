@@ -138,11 +138,20 @@ class Conversation:
         """
         return AgentRun(self.agent.settings, lambda: self._start(message, deps, streaming=True))
 
+    @property
+    def answered(self) -> bool:
+        """Whether the last message is the assistant's final answer (nothing to resume)."""
+        last = self._messages[-1] if self._messages else None
+        return last is not None and last.role == "assistant" and not last.tool_calls
+
     async def resume(self, *, deps: Any = None) -> RunResult:  # noqa: ANN401
         """Run the agent again on the transcript as it is (after a failed send).
 
         Returns:
             The run's result.
+
+        Raises:
+            ValueError: Nothing to resume: no messages yet, or the last turn was answered.
         """
         return await drive(self.agent.settings, self._start(None, deps, streaming=False))
 
@@ -155,6 +164,8 @@ class Conversation:
         new = [] if message is None else [_user_message(message)]
         if not new and not self._messages:
             raise ValueError("nothing to resume: the conversation has no messages yet")
+        if not new and self.answered:
+            raise ValueError("nothing to resume: the last turn was answered; send a message")
         state = RunState(
             transcript=[*self._messages, *new],  # the run's own copy, taken back at the end
             session_id=self._session_id,

@@ -19,11 +19,11 @@ a server, so every process using it shares one budget.
 from __future__ import annotations
 
 import math
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["GcraState", "RateLimit", "SharedRateLimit"]
+__all__ = ["MIN_REQUESTS_PER_MINUTE", "GcraState", "RateLimit", "SharedRateLimit"]
 
 
 @runtime_checkable
@@ -93,6 +93,14 @@ class GcraState:
         self.paused_until = max(self.paused_until, now + seconds)
 
 
+MIN_REQUESTS_PER_MINUTE: Final = 1e-3
+"""The slowest `RateLimit.requests_per_minute`: one request every 1000 minutes.
+
+Slower rates would overflow the shared (Redis) budget's arithmetic; this keeps
+a local and a shared budget alike.
+"""
+
+
 def _positive_or_none(
     instance: object, attribute: attrs.Attribute[float | None], value: object
 ) -> None:
@@ -101,9 +109,11 @@ def _positive_or_none(
     label = f"RateLimit.{attribute.name}"
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{label} must be a number, not {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value) or value < MIN_REQUESTS_PER_MINUTE:
         raise ValueError(
-            f"{label} must be a finite number above 0 (or None for no limit), got {value!r}"
+            f"{label} must be a finite number of at least {MIN_REQUESTS_PER_MINUTE:g} "
+            f"(one request every {1 / MIN_REQUESTS_PER_MINUTE:g} minutes), or None for no "
+            f"limit; got {value!r}"
         )
 
 
@@ -139,7 +149,8 @@ class RateLimit:
     429's ``Retry-After`` seen by any of them pauses all of them.
 
     Args:
-        requests_per_minute: The steady rate (None: no rate limit).
+        requests_per_minute: The steady rate, at least 0.001 (one request every
+            1000 minutes; None: no rate limit).
         max_in_flight: Most requests under way at once in this client; a
             stream holds its place until it is closed (None: no bound beyond
             ``max_connections``). Not shared between processes.

@@ -87,6 +87,8 @@ async def test_a_signal_stops_cleanly_and_a_rerun_resumes(tmp_path, signum):
     process.send_signal(signum)
     stdout, stderr = await process.communicate()
     assert process.returncode == 130, stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert "never retrieved" not in stderr.decode()
     assert "interrupted: 495 item(s)" in stdout.decode()
     assert "495 ok, 0 failed, 0 already done, 5 remain" in stdout.decode()
     assert "run the same command again to resume" in stdout.decode()
@@ -101,6 +103,22 @@ async def test_a_signal_stops_cleanly_and_a_rerun_resumes(tmp_path, signum):
     assert {line["id"] % 100 for line in held} == {7}
     assert all(line["ok"] for line in held)
     assert "held " in json.dumps(held[0]["messages"])
+
+
+@pytest.mark.parametrize(
+    ("paths", "text"),
+    [
+        (["nonexist.jsonl", "-o", "{tmp}/out.jsonl"], "No such file or directory: 'nonexist"),
+        ([str(EXAMPLE), "-o", "/proc/x/out.jsonl"], "No such file or directory: '/proc/x'"),
+    ],
+)
+def test_bad_paths_are_one_line_without_a_traceback(tmp_path, capsys, paths, text):
+    args = [path.replace("{tmp}", str(tmp_path)) for path in paths]
+    assert main(["batch", *args, "--emulator"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: "), err
+    assert text in err
+    assert err.count("\n") == 1
 
 
 async def test_strict_stops_before_any_request_and_bad_lines_are_reported(tmp_path):

@@ -8,8 +8,10 @@ import uuid
 
 import pytest
 
-from pathors_async import Agent, StoreError
+from pathors_async import Agent, AsyncPathors, StoreError
 from pathors_async.batch import RedisBatch
+from pathors_async.batch._summary import Tally
+from pathors_async.batch._worker import Worker
 from pathors_async.cli import main
 from pathors_async.testing import FakePathors
 
@@ -64,6 +66,18 @@ async def test_submit_work_status_collect(tmp_path, redis_url, retries):
         assert lines[4]["output"].endswith("You said: hello 4")
 
 
+async def test_calls_past_the_pool_size_wait_for_a_connection(redis_url):
+    for options in ({}, {"max_connections": 2}):
+        async with RedisBatch(redis_url, job=job_name(), **options) as job:
+            recorded = await asyncio.gather(
+                *(job.record(f"0-{i}", {"id": i, "ok": True}, f"w{i % 3}") for i in range(300))
+            )
+            assert all(recorded)
+            assert (await job.status()).done == 300
+    with pytest.raises(ValueError, match="max_connections"):
+        RedisBatch(redis_url, job="j", max_connections=0)
+
+
 async def test_a_result_is_recorded_once(redis_url):
     async with RedisBatch(redis_url, job=job_name()) as job:
         failed = {"id": "a", "ok": False, "error": {"type": "X", "message": "m"}}
@@ -95,6 +109,47 @@ async def test_a_stopped_worker_gives_its_items_back_at_once(tmp_path, redis_url
             done = await job.work(Agent(client), concurrency=3, visibility_timeout=300, worker="w2")
         assert done == 6  # the 3 given back were claimed without waiting 300 s
         assert (await job.status()).done == 6
+
+
+async def test_a_worker_whose_claims_cannot_be_kept_stops_and_says_why(tmp_path, redis_url, caplog):
+    write_items(tmp_path / "in.jsonl", 2)
+    entered, release = asyncio.Event(), asyncio.Event()
+    async with RedisBatch(redis_url, job=job_name()) as job:
+        await job.submit(tmp_path / "in.jsonl")
+
+        async def slow(chat):
+            entered.set()
+            await release.wait()
+            return "late"
+
+        async with FakePathors(responder=slow) as fake, fake.client() as client:
+            work = asyncio.ensure_future(
+                job.work(Agent(client), concurrency=1, visibility_timeout=0.3, worker="w1")
+            )
+            await entered.wait()
+            await job.redis.delete(job.stream_key)  # the next XCLAIM fails: NOGROUP
+            with pytest.raises(StoreError, match="NOGROUP"):
+                await asyncio.wait_for(work, 60)  # a guard: fail, not hang
+            release.set()
+    assert "keeping its claims failed" in caplog.text
+
+
+async def test_an_item_that_fails_in_the_worker_is_logged(redis_url, caplog):
+    async with RedisBatch(redis_url, job=job_name()) as job:
+        await job.redis.set(job._items, "not a hash")  # loading any item fails: WRONGTYPE
+        worker = Worker(
+            job,
+            Agent(AsyncPathors(api_key="k", project_id="p", base_url="http://127.0.0.1:9")),
+            name="w1",
+            concurrency=1,
+            visibility_ms=1000,
+            tally=Tally(total=0),
+            on_progress=None,
+        )
+        worker._start(b"0-1", b"a")
+        await asyncio.gather(*worker.in_flight.values(), return_exceptions=True)
+    assert "entry 0-1 failed in worker w1" in caplog.text
+    assert "WRONGTYPE" in caplog.text
 
 
 async def test_three_workers_one_killed_every_item_once(tmp_path, redis_url):
@@ -192,3 +247,21 @@ async def test_an_unreachable_redis_is_a_store_error(tmp_path):
 def test_the_commands_report_an_unreachable_redis(capsys):
     assert main(["batch", "status", "--redis", "redis://127.0.0.1:9/0", "--job", "j"]) == 2
     assert "error: Redis batch job 'j' failed: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "text"),
+    [
+        (["submit", "nonexist.jsonl"], "error: [Errno 2] No such file or directory: 'nonexist"),
+        (["status", "--job", "a{b"], "error: job must be a non-empty name without braces"),
+        (["collect", "-o", "/proc/x/out.jsonl"], "error: [Errno 2] No such file or directory"),
+    ],
+)
+def test_bad_job_arguments_are_one_line_without_a_traceback(redis_url, capsys, command, text):
+    args = ["batch", *command, "--redis", redis_url]
+    if "--job" not in command:
+        args += ["--job", job_name()]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(text), err
+    assert err.count("\n") == 1

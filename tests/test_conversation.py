@@ -147,6 +147,17 @@ async def test_nothing_to_resume(agent):
         await agent.conversation().resume()
 
 
+async def test_resuming_an_answered_turn_is_refused_without_a_request(agent, fake):
+    conversation = agent.conversation()
+    await conversation.send("hello")
+    sent = len(fake.requests)
+    with pytest.raises(ValueError, match="nothing to resume: the last turn was answered"):
+        await conversation.resume()
+    assert len(fake.requests) == sent
+    assert roles(conversation.messages) == ["user", "assistant"]
+    assert (await conversation.send("again")).output.endswith("again")
+
+
 def test_bad_options(agent):
     with pytest.raises(ValueError, match="history must be 'full' or 'server'"):
         agent.conversation(history="client")

@@ -21,7 +21,7 @@ from pathors_async import (
     Timeout,
 )
 from pathors_async._limiter import NO_SLOT, Limiter, Slot
-from pathors_async._ratelimit import GcraState, SharedRateLimit
+from pathors_async._ratelimit import MIN_REQUESTS_PER_MINUTE, GcraState, SharedRateLimit
 from pathors_async.stores import MemoryStore, RedisStore, SQLiteStore
 from pathors_async.testing import FakePathors
 
@@ -146,7 +146,8 @@ def test_rate_limit_derives_interval_burst_and_tolerance():
     ("options", "error", "text"),
     [
         ({}, ValueError, "needs requests_per_minute=, max_in_flight= or shared="),
-        ({"requests_per_minute": 0}, ValueError, "above 0"),
+        ({"requests_per_minute": 0}, ValueError, "at least 0.001"),
+        ({"requests_per_minute": 1e-12}, ValueError, "at least 0.001 (one request every"),
         ({"requests_per_minute": math.inf}, ValueError, "finite"),
         ({"requests_per_minute": "60"}, TypeError, "must be a number"),
         ({"requests_per_minute": True}, TypeError, "must be a number"),
@@ -304,6 +305,20 @@ async def test_redis_keeps_the_same_budget_as_the_pure_state(redis_url):
         assert 4.9 < paused <= 5.0
         then = await store.rate_limit_reserve(interval=1.0, tolerance=1.0)
         assert 5.9 < then <= 6.0  # after the pause, the steady rate: no burst
+    finally:
+        await store.aclose()
+
+
+async def test_the_slowest_rate_works_alike_locally_and_on_redis(redis_url):
+    limit = RateLimit(requests_per_minute=MIN_REQUESTS_PER_MINUTE, burst=1)
+    store = RedisStore(redis_url, prefix=unique_prefix())
+    try:
+        waits = [
+            await store.rate_limit_reserve(interval=limit.interval, tolerance=limit.tolerance)
+            for _ in range(2)
+        ]
+        assert waits[0] == 0.0
+        assert limit.interval - 1 < waits[1] <= limit.interval  # a wait, not an error
     finally:
         await store.aclose()
 

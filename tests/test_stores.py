@@ -248,6 +248,27 @@ async def test_redis_keys_live_under_the_prefix_with_the_idle_ttl(redis_url):
     assert "a given client" in repr(store)
 
 
+async def test_redis_calls_past_the_pool_size_wait_for_a_connection(redis_url):
+    async def turn(store: RedisStore, key: str) -> None:
+        lease = await store.acquire(key, ttl=30, wait=5, load=True)
+        await store.save(key, DATA, lease, release=True)
+        assert await store.load(key) == DATA
+
+    store = RedisStore(redis_url, prefix=unique_prefix())  # the default pool
+    await asyncio.gather(*(turn(store, f"k{i}") for i in range(300)))
+    waits = await asyncio.gather(
+        *(store.rate_limit_reserve(interval=0.001, tolerance=1) for _ in range(300))
+    )
+    assert all(wait >= 0 for wait in waits)
+    await store.aclose()
+    small = RedisStore(redis_url, prefix=unique_prefix(), max_connections=2)
+    await asyncio.gather(*(turn(small, f"k{i}") for i in range(300)))
+    await small.aclose()
+    for bad in (0, True, "many"):
+        with pytest.raises(ValueError, match="max_connections"):
+            RedisStore(redis_url, max_connections=bad)  # type: ignore[arg-type]
+
+
 # ------------------------------------------------------------------ failures
 
 
@@ -310,6 +331,24 @@ async def test_a_damaged_record_is_a_store_error(tmp_path):
         await store.acquire("k", ttl=1, wait=0, load=True)
     lease = await store.acquire("k", ttl=1, wait=0)  # the failed attempt left no lease
     await store.release(lease)
+    await store.aclose()
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_a_damaged_record_leaves_no_lease_and_can_be_deleted(kind, request):
+    if kind == "memory":
+        store: MemoryStore | RedisStore = MemoryStore()
+        store._data["k"] = "not json"
+    else:
+        store = RedisStore(request.getfixturevalue("redis_url"), prefix=unique_prefix())
+        await store._redis.set(store._keys("k")[2], b"not json")
+    with pytest.raises(StoreError, match="not a JSON object"):
+        await store.acquire("k", ttl=30, wait=0, load=True)
+    lease = await store.acquire("k", ttl=30, wait=0)  # the failed attempt left no lease
+    await store.delete("k")
+    await store.release(lease)
+    fresh = await store.acquire("k", ttl=30, wait=0, load=True)
+    assert fresh.data is None
     await store.aclose()
 
 

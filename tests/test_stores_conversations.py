@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import anyio
 import pytest
@@ -193,6 +194,21 @@ async def test_resuming_nothing_releases_the_lease(agent):
             pass
 
 
+async def test_resuming_an_answered_turn_is_refused_and_releases(agent, fake):
+    store = CountingStore()
+    conversations = Conversations(agent, store, lock_wait=0)
+    await conversations.send("k", "hello")
+    sent = len(fake.requests)
+    with pytest.raises(ValueError, match="nothing to resume: the last turn of 'k' was answered"):
+        await conversations.send("k", None)
+    assert len(fake.requests) == sent
+    assert store.calls[-2:] == ["acquire+load", "release"]
+    saved = await conversations.load("k")
+    assert saved is not None
+    assert [m.role for m in saved.messages] == ["user", "assistant"]
+    assert (await conversations.send("k", "again")).output.endswith("again")
+
+
 async def test_max_turns_saves_the_answered_transcript(client, fake):
     tools = ToolRegistry()
 
@@ -310,6 +326,61 @@ async def test_a_damaged_record_is_a_store_error_that_releases(agent):
     assert (await conversations.send("k", "hi")).output.endswith("You said: hi")
 
 
+class FailingSaveStore(CountingStore):
+    """Its next save raises `failure` once; its next release after that too, if asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failure: Exception | None = None
+        self.fail_release = False
+
+    async def save(self, key, data, lease, *, release=False):
+        failure, self.failure = self.failure, None
+        if failure is not None:
+            self.calls.append("save failed")
+            raise failure
+        await super().save(key, data, lease, release=release)
+
+    async def release(self, lease):
+        if self.fail_release:
+            self.fail_release = False
+            self.calls.append("release failed")
+            raise StoreError("release: store down", key=lease.key)
+        await super().release(lease)
+
+
+@pytest.mark.parametrize("fail_release", [False, True])
+async def test_a_failed_final_save_keeps_the_turn_and_releases(agent, fail_release, caplog):
+    store = FailingSaveStore()
+    conversations = Conversations(agent, store, lock_wait=0)
+    await conversations.send("k", "first")
+    store.failure = StoreError("boom: store down", key="k")
+    store.fail_release = fail_release
+    with pytest.raises(StoreError, match="boom") as info:
+        await conversations.send("k", "second")
+    assert info.value.messages is not None
+    assert [m.content for m in info.value.messages if m.role == "user"] == ["first", "second"]
+    assert info.value.messages[-1].role == "assistant"
+    assert store.calls[-2:] == ["save failed", "release failed" if fail_release else "release"]
+    if fail_release:  # the save's error is raised, the release's is logged
+        assert "releasing the lease after a failed save failed too" in caplog.text
+        return
+    result = await conversations.send("k", "third")  # not ConversationBusy
+    assert result.output.endswith("You said: third")
+
+
+async def test_a_bare_error_from_a_custom_store_save_becomes_a_store_error(agent):
+    store = FailingSaveStore()
+    conversations = Conversations(agent, store, lock_wait=0)
+    store.failure = OSError("disk full")
+    expected = "saving conversation 'k' failed: OSError: disk full"
+    with pytest.raises(StoreError, match=expected) as info:
+        await conversations.send("k", "hello")
+    assert isinstance(info.value.__cause__, OSError)
+    assert [m.role for m in info.value.messages or []] == ["user", "assistant"]
+    assert (await conversations.send("k", "again")).output.endswith("again")
+
+
 async def test_redis_conversations(agent, redis_url):
     store = RedisStore(redis_url, prefix=unique_prefix())
     conversations = Conversations(agent, store, history="server")
@@ -318,6 +389,29 @@ async def test_redis_conversations(agent, redis_url):
     assert saved is not None
     assert sorted(user_texts(saved)) == sorted(f"m{i}" for i in range(10))
     assert saved.history == "server"
+    await store.aclose()
+
+
+async def test_a_redis_fence_outlives_a_turn_longer_than_the_idle_ttl(agent, gate, fake, redis_url):
+    store = RedisStore(redis_url, prefix=unique_prefix(), idle_ttl=0.5)
+    conversations = Conversations(agent, store, lock_ttl=0.3, lock_wait=0)
+    await conversations.send("k", "first")
+    fence = store._keys("k")[1]
+    first = int(await store._redis.get(fence))
+    fake.reply_tool_calls([{"name": "wait_for_go"}])
+    run = asyncio.ensure_future(conversations.send("k", "slow"))
+    await gate["entered"].wait()
+    await asyncio.sleep(0.9)  # time itself is the subject: past the idle ttl, renewed all along
+    assert await store._redis.exists(fence)
+    gate["go"].set()
+    assert (await run).output.endswith("wait_for_go: went")  # the fenced save was accepted
+    saved = await conversations.load("k")
+    assert saved is not None
+    assert user_texts(saved) == ["first", "slow"]
+    lease = await store.acquire("k", ttl=1, wait=0)
+    assert lease.token == first + 2  # tokens only grew
+    await store.release(lease)
+    assert 0 < await store._redis.pttl(fence) <= 1500
     await store.aclose()
 
 
@@ -381,3 +475,57 @@ async def test_a_lease_lost_during_a_cancelled_turn_is_logged(agent, gate, fake,
         await run
     assert "is no longer held" in caplog.text
     await store.release(other)
+
+
+class Proxy:
+    """A TCP proxy to Redis on 127.0.0.1 that can cut every connection (Redis 'stopped')."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.writers: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader, writer) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.writers += [writer, up_writer]
+
+        async def pipe(source, sink) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        await self.server.wait_closed()
+
+
+async def test_redis_cut_off_mid_turn_is_a_store_error_with_the_transcript(
+    agent, gate, fake, redis_url, caplog
+):
+    proxy = Proxy(int(redis_url.rsplit(":", 1)[1].split("/")[0]))
+    port = await proxy.start()
+    store = RedisStore(f"redis://127.0.0.1:{port}/0", prefix=unique_prefix())
+    conversations = Conversations(agent, store, lock_wait=0)
+    fake.reply_tool_calls([{"name": "wait_for_go"}])
+    run = asyncio.ensure_future(conversations.send("k", "lookup"))
+    await gate["entered"].wait()
+    await proxy.stop()  # Redis is gone for this store from here on
+    gate["go"].set()
+    with pytest.raises(StoreError, match="check that the server is up") as info:
+        await run
+    assert [m.content for m in info.value.messages or [] if m.role == "user"] == ["lookup"]
+    assert info.value.messages is not None
+    assert info.value.messages[-1].role == "assistant"  # the answer is not lost
+    assert "releasing the lease after a failed save failed too" in caplog.text
+    await store.aclose()

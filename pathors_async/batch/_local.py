@@ -183,6 +183,7 @@ async def _run_workers(workers: list[Any], stop: asyncio.Event | None) -> bool:
     """Run the workers to the end, or until `stop` is set (True: stopped early)."""
     tasks = [asyncio.ensure_future(worker) for worker in workers]
     everything = asyncio.gather(*tasks)
+    everything.add_done_callback(_retrieve)  # cancelled with the workers: nothing to report
     stopping = asyncio.ensure_future(stop.wait()) if stop is not None else None
     try:
         waiting: set[asyncio.Future[Any]] = {everything}
@@ -200,3 +201,9 @@ async def _run_workers(workers: list[Any], stop: asyncio.Event | None) -> bool:
     if not interrupted:
         everything.result()  # an I/O error in a worker is raised here
     return interrupted
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark `future`'s outcome seen (`_run_workers` raises it itself when it matters)."""
+    if not future.cancelled():
+        future.exception()

@@ -21,6 +21,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from pathors_async._errors import StoreError
 from pathors_async._json import dumps
+from pathors_async.stores._redis_pool import (
+    DEFAULT_MAX_CONNECTIONS,
+    check_max_connections,
+    redis_from_url,
+)
 
 from ._items import BatchItem, InputProblem, item_key, parse_item
 from ._local import read_items
@@ -89,10 +94,12 @@ class RedisBatch:
         job: The job's name; items are enqueued once per job.
         prefix: Where the job's keys live.
         client: A `redis.asyncio.Redis` of your own instead of `url` (not closed by `aclose`).
+        max_connections: Connections to `url` open at most; calls beyond that wait
+            for a free one. Not used with ``client=``.
 
     Raises:
         ImportError: redis-py is not installed (``pip install 'pathors-async[redis]'``).
-        ValueError: The job name is empty or has braces.
+        ValueError: The job name is empty or has braces, or `max_connections` is below 1.
     """
 
     def __init__(
@@ -102,7 +109,9 @@ class RedisBatch:
         job: str,
         prefix: str = "pathors:batch:",
         client: Redis | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
+        check_max_connections(max_connections)
         if not job or any(c in job for c in "{}\r\n"):
             raise ValueError(f"job must be a non-empty name without braces or line ends: {job!r}")
         self.job = job
@@ -111,13 +120,7 @@ class RedisBatch:
         self._workers, self._meta = base + "workers", base + "meta"
         self._owns_client = client is None
         if client is None:
-            try:
-                from redis.asyncio import Redis  # noqa: PLC0415 - the extra is optional
-            except ImportError as exc:
-                raise ImportError(
-                    "RedisBatch needs redis-py: pip install 'pathors-async[redis]'"
-                ) from exc
-            client = Redis.from_url(url)
+            client = redis_from_url(url, max_connections=max_connections, needed_by="RedisBatch")
         self._redis: Any = client  # redis-py's own types are too loose to help here
         self._submit = client.register_script(SUBMIT)
         self._record = client.register_script(RECORD)

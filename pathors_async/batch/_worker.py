@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._items import BatchItem
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 __all__ = ["Worker"]
 
 GROUP = "workers"
+
+logger = logging.getLogger("pathors_async")
 
 
 class Worker:
@@ -57,7 +60,7 @@ class Worker:
         stop_waiter = asyncio.ensure_future(stop.wait()) if stop is not None else None
         held: list[bytes] = []
         try:
-            waiting: set[asyncio.Future[Any]] = {fetching}
+            waiting: set[asyncio.Future[Any]] = {fetching, keeper}
             if stop_waiter is not None:
                 waiting.add(stop_waiter)
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -70,8 +73,17 @@ class Worker:
             await asyncio.gather(fetching, keeper, *self.in_flight.values(), return_exceptions=True)
             if stop_waiter is not None:
                 stop_waiter.cancel()
-        if fetching.done() and not fetching.cancelled() and fetching.exception() is not None:
-            raise fetching.exception()  # type: ignore[misc]
+        for loop in (fetching, keeper):
+            failure = loop.exception() if loop.done() and not loop.cancelled() else None
+            if failure is not None:
+                if loop is keeper:  # going on would let others reclaim live items: stop
+                    logger.error(
+                        "batch job %r: worker %s stopped: keeping its claims failed: %s",
+                        self.job.job,
+                        self.name,
+                        failure,
+                    )
+                raise failure
         await self._give_back(held)
         return self.recorded
 
@@ -129,7 +141,22 @@ class Worker:
             return
         task = asyncio.ensure_future(self._run_entry(entry_id, item_id))
         self.in_flight[entry_id] = task
-        task.add_done_callback(lambda _: self.in_flight.pop(entry_id, None))
+        task.add_done_callback(lambda done: self._ended(entry_id, done))
+
+    def _ended(self, entry_id: bytes, task: asyncio.Task[None]) -> None:
+        """Forget a finished entry; log its failure (it is retried after the visibility timeout)."""
+        self.in_flight.pop(entry_id, None)
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None:
+            logger.error(
+                "batch job %r: entry %s failed in worker %s (another try after the "
+                "visibility timeout): %s: %s",
+                self.job.job,
+                entry_id.decode(errors="replace"),
+                self.name,
+                type(failure).__name__,
+                failure,
+            )
 
     async def _run_entry(self, entry_id: bytes, item_id: bytes) -> None:
         item = await self.job.load(item_id)

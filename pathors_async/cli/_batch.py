@@ -172,8 +172,8 @@ async def _run_local(args: argparse.Namespace) -> int:
     return 1 if summary.failed_count or summary.malformed else 0
 
 
-async def _run_job(args: argparse.Namespace) -> int:
-    async with RedisBatch(args.redis, job=args.job) as job:
+async def _run_job(args: argparse.Namespace, job: RedisBatch) -> int:
+    async with job:
         if args.command == "submit":
             report = await job.submit(args.input)
             print(f"job {args.job}: {report.enqueued} enqueued, {report.already} already there")
@@ -221,11 +221,23 @@ def main(argv: Sequence[str]) -> int:
     if argv[:1] and argv[0] in SUBCOMMANDS:
         args = jobs.parse_args(argv)
         try:
-            return asyncio.run(_run_job(args))
-        except StoreError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+            job = RedisBatch(args.redis, job=args.job)
+        except ValueError as exc:
+            return _error(exc)
+        try:
+            return asyncio.run(_run_job(args, job))
+        except (StoreError, OSError) as exc:
+            return _error(exc)
     args = local.parse_args(argv)
     if args.concurrency < 1:
         local.error("--concurrency must be 1 or more")
-    return asyncio.run(_run_local(args))
+    try:
+        return asyncio.run(_run_local(args))
+    except OSError as exc:  # the input cannot be read or the output written
+        return _error(exc)
+
+
+def _error(exc: Exception) -> int:
+    """Say what went wrong in one line on stderr; the exit status for a usage error."""
+    print(f"error: {exc}", file=sys.stderr)
+    return 2

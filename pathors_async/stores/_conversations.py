@@ -117,7 +117,8 @@ class Conversations:
         Args:
             key: The conversation (e.g. the end user's id).
             message: The user's text or `Message`; None resumes a failed turn
-                (`Conversation.resume`) without sending anything new.
+                (`Conversation.resume`) without sending anything new (a
+                `ValueError` if the last turn was answered).
             deps: Handed to tools through `ToolContext.deps`.
 
         Returns:
@@ -134,6 +135,7 @@ class Conversations:
         turn = await self._begin(key)
         try:
             if message is None:
+                _check_resumable(key, turn.conversation)
                 result = await turn.conversation.resume(deps=deps)
             else:
                 result = await turn.conversation.send(message, deps=deps)
@@ -275,15 +277,68 @@ class Conversations:
                 raise exc from error
             # A cancellation or exit goes on as it was; the loss is logged.
             logger.warning("conversation %r: %s", turn.lease.key, exc)
+        except Exception as exc:  # the store failed: the transcript goes with the error
+            failure = _save_failure(turn, exc)
+            if error is None or isinstance(error, Exception):
+                if failure is exc:
+                    raise
+                raise failure from exc
+            logger.warning("conversation %r: %s", turn.lease.key, failure)
 
     async def _save(self, turn: _Turn, data: dict[str, Any] | None) -> None:
+        """Save and release; if the save fails, release anyway (best-effort) and raise."""
         if data is None:
             await self.store.release(turn.lease)
-        else:
+            return
+        try:
             await self.store.save(turn.lease.key, data, turn.lease, release=True)
+        except LeaseLost:
+            raise  # the lease is someone else's now
+        except Exception:
+            await self._release_quietly(turn.lease)
+            raise
+
+    async def _release_quietly(self, lease: Lease) -> None:
+        """Release `lease` after a failed save; a failure here is logged, not raised."""
+        try:
+            await self.store.release(lease)
+        except Exception as exc:  # noqa: BLE001 - the save's error is the one to raise
+            logger.warning(
+                "conversation %r: releasing the lease after a failed save failed too "
+                "(it frees itself after lock_ttl): %s",
+                lease.key,
+                exc,
+            )
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._finishing.discard(task)
         exc = None if task.cancelled() else task.exception()
         if exc is not None:  # nobody awaits this task: say it here
             logger.warning("saving a conversation after a cancelled turn failed: %s", exc)
+
+
+def _save_failure(turn: _Turn, exc: Exception) -> PathorsError:
+    """The error to raise for a failed save, carrying the turn's transcript."""
+    failure = (
+        exc
+        if isinstance(exc, PathorsError)
+        else StoreError(
+            f"saving conversation {turn.lease.key!r} failed: {type(exc).__name__}: {exc}; "
+            "this turn was not saved; its transcript is in the error's .messages",
+            key=turn.lease.key,
+        )
+    )
+    failure.messages = turn.conversation.messages
+    return failure
+
+
+def _check_resumable(key: str, conversation: Conversation) -> None:
+    """Refuse to resume a turn that was answered (it would bill a request for nothing).
+
+    Raises:
+        ValueError: The last turn of `key` was answered.
+    """
+    if conversation.answered:
+        raise ValueError(
+            f"nothing to resume: the last turn of {key!r} was answered; send a message"
+        )

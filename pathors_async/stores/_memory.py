@@ -48,10 +48,10 @@ class MemoryStore:
         held = self._leases.get(key)
         if held is not None and not held.released and held.expires_at > now:
             return None
+        text = self._data.get(key) if load else None
+        data = decode(key, text) if text is not None else None  # damaged: no lease taken
         token = next(self._tokens)
         self._leases[key] = _Held(token=token, expires_at=now + ttl)
-        text = self._data.get(key) if load else None
-        data = decode(key, text) if text is not None else None
         return Lease(key=key, token=token, expires_at=now + ttl, data=data)
 
     async def acquire(self, key: str, *, ttl: float, wait: float, load: bool = False) -> Lease:

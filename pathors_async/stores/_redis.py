@@ -8,7 +8,9 @@ costs two round trips, renewals aside.
 Keys, for a conversation ``K`` under the prefix ``P``: ``P{K}:lease`` (the
 holder's token, expiring after the lease's ttl), ``P{K}:fence`` (the last token
 given, incremented by each acquire) and ``P{K}:data`` (the JSON). The braces make
-them one hash slot, so the scripts also run on Redis Cluster.
+them one hash slot, so the scripts also run on Redis Cluster. With ``idle_ttl``,
+the fence is kept for ``idle_ttl`` beyond the lease (refreshed by acquire, renew
+and save), so it outlives the data and tokens only grow while the data exists.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import attrs
 from pathors_async._errors import StoreError
 
 from ._protocol import Lease, check_key, check_lease, check_seconds, decode, encode, lease_lost
+from ._redis_pool import DEFAULT_MAX_CONNECTIONS, check_max_connections, redis_from_url
 from ._redis_rate import RedisRateLimit
 from ._waiting import Wakeups, acquire_cancel_safe, wait_for_lease
 
@@ -37,7 +40,7 @@ ACQUIRE: Final = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, false} end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
-if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3] + ARGV[1]) end
 local data = false
 if ARGV[2] == '1' then data = redis.call('GET', KEYS[3]) end
 return {token, data}
@@ -45,6 +48,7 @@ return {token, data}
 RENEW: Final = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3] + ARGV[2]) end
 return 1
 """
 RELEASE: Final = """
@@ -55,7 +59,7 @@ SAVE: Final = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 if tonumber(ARGV[4]) > 0 then
     redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
-    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+    redis.call('PEXPIRE', KEYS[2], ARGV[4] + math.max(redis.call('PTTL', KEYS[1]), 0))
 else
     redis.call('SET', KEYS[3], ARGV[2])
 end
@@ -87,9 +91,12 @@ class RedisStore:
             (None: keep it). Keep it far longer than ``lock_ttl``.
         client: A `redis.asyncio.Redis` of your own, used instead of `url` (it is
             not closed by `aclose`).
+        max_connections: Connections to `url` open at most; calls beyond that wait
+            for a free one (they never fail for it). Not used with ``client=``.
 
     Raises:
         ImportError: redis-py is not installed.
+        ValueError: `prefix` has braces or `max_connections` is below 1.
     """
 
     def __init__(
@@ -99,7 +106,9 @@ class RedisStore:
         prefix: str = "pathors:conversation:",
         idle_ttl: float | None = None,
         client: Redis | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
+        check_max_connections(max_connections)
         if "{" in prefix or "}" in prefix:
             raise ValueError(
                 f"prefix must not contain braces (they pick the hash slot): {prefix!r}"
@@ -108,13 +117,7 @@ class RedisStore:
         self.idle_ttl = None if idle_ttl is None else check_seconds("idle_ttl", idle_ttl)
         self._where = _safe_url(url) if client is None else "a given client"
         if client is None:
-            try:
-                from redis.asyncio import Redis  # noqa: PLC0415 - the extra is optional
-            except ImportError as exc:
-                raise ImportError(
-                    "RedisStore needs redis-py: pip install 'pathors-async[redis]'"
-                ) from exc
-            client = Redis.from_url(url)
+            client = redis_from_url(url, max_connections=max_connections, needed_by="RedisStore")
             self._owns_client = True
         else:
             self._owns_client = False
@@ -163,8 +166,13 @@ class RedisStore:
             )
             if not token:
                 return None
-            loaded = decode(key, data) if data is not None else None
-            return Lease(key=key, token=int(token), expires_at=expires_at, data=loaded)
+            lease = Lease(key=key, token=int(token), expires_at=expires_at)
+            try:
+                loaded = decode(key, data) if data is not None else None
+            except StoreError:  # a damaged record: give the lease back
+                await self.release(lease)
+                raise
+            return attrs.evolve(lease, data=loaded)
 
         return await acquire_cancel_safe(
             wait_for_lease(key, wait, try_once, self._wakeups), self.release
@@ -178,10 +186,9 @@ class RedisStore:
         """
         ttl = check_seconds("ttl", ttl)
         expires_at = time.time() + ttl
-        lease_key = self._keys(lease.key)[:1]
-        renewed = await self._call(
-            lease.key, lambda: self._renew(keys=lease_key, args=[lease.token, _millis(ttl)])
-        )
+        keys = self._keys(lease.key)[:2]
+        args = [lease.token, _millis(ttl), self._idle_ms]
+        renewed = await self._call(lease.key, lambda: self._renew(keys=keys, args=args))
         if not renewed:
             raise lease_lost(lease.key, lease.token)
         return attrs.evolve(lease, expires_at=expires_at, data=None)
