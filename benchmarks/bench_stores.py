@@ -44,7 +44,7 @@ PROJECT = "bench-project"
 async def start_emulator() -> tuple[asyncio.subprocess.Process, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("-m", "pathors_async", "emulator", "--port", "0"),
+        *("-m", "pathors_async", "emulator", "--port", "0", "--quiet"),  # stdout is not drained
         *("--api-key", KEY, "--project-id", PROJECT),
         stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
