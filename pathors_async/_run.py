@@ -58,7 +58,6 @@ __all__ = [
     "run_loop",
 ]
 
-#: What the model reads for a tool call the run stopped before it finished.
 #: What the model reads for a tool call in an answer cut off by its length limit.
 CUT_OFF_TEXT: Final = (
     "The answer was cut off (finish_reason 'length') before this tool call was complete, "
