@@ -118,7 +118,7 @@ class Settings:
     endpoints: Endpoints
     timeout: Timeout
 
-    async def request(
+    def build(
         self,
         method: str,
         url: str,
@@ -128,9 +128,9 @@ class Settings:
         timeout: float | Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
         idempotent: bool = False,
-    ) -> Response:
-        """Send a request through the transport and return the whole response."""
-        request = Request(
+    ) -> Request:
+        """A `Request` with the client's timeout resolved and `extra_headers` checked."""
+        return Request(
             method=method,
             url=url,
             json=json,
@@ -139,7 +139,17 @@ class Settings:
             extra_headers=check_headers(extra_headers, "extra_headers"),
             idempotent=idempotent,
         )
-        return await self.transport.send(request)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: object = None,
+        idempotent: bool = False,
+    ) -> Response:
+        """Send a request through the transport and return the whole response."""
+        return await self.transport.send(self.build(method, url, json=json, idempotent=idempotent))
 
 
 def _not_a_completion(response: Response, problem: str) -> APIError:
@@ -224,14 +234,14 @@ class Completions:
         """
         check_session_id(session_id)
         settings = self._settings
-        request = Request(  # sent straight to the transport: one frame less per resume
-            method="POST",
-            url=settings.endpoints.chat_completions,
+        request = settings.build(
+            "POST",
+            settings.endpoints.chat_completions,
             json=chat_body(messages, tools, stream=False, extra_body=extra_body),
             session_id=session_id,
-            timeout=resolve_timeout(settings.timeout, timeout),
-            extra_headers=check_headers(extra_headers, "extra_headers"),
-        )
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )  # sent straight to the transport: one frame less per resume
         return _completion(await settings.transport.send(request), session_id)
 
     def stream(
@@ -268,13 +278,13 @@ class Completions:
         """
         check_session_id(session_id)
         settings = self._settings
-        request = Request(
-            method="POST",
-            url=settings.endpoints.chat_completions,
+        request = settings.build(
+            "POST",
+            settings.endpoints.chat_completions,
             json=chat_body(messages, tools, stream=True, extra_body=extra_body),
             session_id=session_id,
-            timeout=resolve_timeout(settings.timeout, timeout),
-            extra_headers=check_headers(extra_headers, "extra_headers"),
+            timeout=timeout,
+            extra_headers=extra_headers,
         )
         transport = settings.transport
 
