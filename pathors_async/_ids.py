@@ -12,15 +12,16 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
-__all__ = ["check_api_key", "check_headers", "check_session_id", "unencodable"]
+__all__ = ["LONE_SURROGATES", "check_api_key", "check_headers", "check_session_id", "unencodable"]
 
 _CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x1f\x7f]")
-_SURROGATES: Final = re.compile("[\ud800-\udfff]")
+#: A lone surrogate: text UTF-8 cannot encode (shared with `_untrusted`, which replaces them).
+LONE_SURROGATES: Final = re.compile("[\ud800-\udfff]")
 
 
 def unencodable(value: str) -> bool:
     """Whether `value` holds text UTF-8 cannot encode (a lone surrogate)."""
-    return _SURROGATES.search(value) is not None
+    return LONE_SURROGATES.search(value) is not None
 
 
 def check_session_id(session_id: object) -> str | None:

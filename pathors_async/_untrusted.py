@@ -17,6 +17,7 @@ import hashlib
 import re
 from typing import Any, Final
 
+from ._ids import LONE_SURROGATES
 from ._models import ROLES
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
     "reply_role",
 ]
 
-_SURROGATES: Final = re.compile("[\ud800-\udfff]")
 _UNSENDABLE: Final = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
@@ -79,7 +79,7 @@ def clean_text(value: str) -> str:
     try:
         value.encode()  # CPython's UTF-8 encoder: faster than scanning with a regex
     except UnicodeEncodeError:
-        return _SURROGATES.sub("\ufffd", value)
+        return LONE_SURROGATES.sub("\ufffd", value)
     return value
 
 

@@ -6,6 +6,7 @@ import json
 import aiohttp
 import pytest
 
+import pathors_async.testing
 from pathors_async import APIConnectionError, BadRequestError, Message
 from pathors_async.testing import ChatRequest, FakePathors, Reply, ScriptedToolCall
 from pathors_async.testing._requests import BadRequest, Session, check_tool_answers
@@ -545,3 +546,23 @@ def test_which_requests_replace_the_session_history():
     assert session.merged([user("hi")]) == [*session.messages, user("hi")]
     assert session.merged([user("x"), user("y")]) == [*session.messages, user("x"), user("y")]
     assert Session().merged([user("x")]) == [user("x")]
+
+
+def test_the_emulator_keeps_its_public_surface():
+    # FakePathors is split over modules (the HTTP side, and a base class holding the queues
+    # and the scripting methods); users see one class with these members and these exports.
+    members = {name for name in dir(FakePathors) if not name.startswith("_")}
+    assert members == {
+        *("api_key", "client", "close", "start", "url", "wait_for_requests", "release"),
+        *("reply", "reply_tool_calls", "fail_next", "delay_next", "stall_next", "drop_next"),
+        *("cut_stream_next", "end_stream_next", "stall_stream_next", "corrupt_stream_next"),
+        *("error_in_stream_next", "linger_after_done_next", "noisy_stream_next"),
+    }
+    for name in members:
+        assert (getattr(FakePathors, name).__doc__ or "").strip(), name
+    fake = FakePathors()
+    assert (fake.requests, fake.sessions, fake.responder) == ([], {}, None)
+    assert pathors_async.testing.__all__ == [
+        *("ChatRequest", "FakePathors", "RecordedRequest", "Reply", "RequestHook"),
+        *("RequestLog", "Responder", "RetryTesting", "ScriptedToolCall", "set_testing"),
+    ]

@@ -15,8 +15,10 @@ fixtures (registered automatically) give you both, with retries in test mode.
 
 from pathors_async._retry import RetryTesting, set_testing
 
-from ._fake import FakePathors, RecordedRequest, Responder
+from ._controls import Responder
+from ._fake import FakePathors
 from ._log import RequestHook, RequestLog
+from ._requests import RecordedRequest
 from ._responder import ChatRequest, Reply, ScriptedToolCall
 
 __all__ = [

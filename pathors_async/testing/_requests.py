@@ -1,7 +1,8 @@
-"""What the emulator receives: request checks, error bodies, and per-session history."""
+"""What the emulator receives: recorded requests, request checks, error bodies, session history."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -11,6 +12,7 @@ __all__ = [
     "PATHWAY_ID",
     "ROLES",
     "BadRequest",
+    "RecordedRequest",
     "Session",
     "check_chat_body",
     "check_tool_answers",
@@ -19,6 +21,30 @@ __all__ = [
 
 ROLES: Final = frozenset({"system", "developer", "user", "assistant", "tool"})
 PATHWAY_ID: Final = "pathway-fake"
+
+
+@attrs.frozen(kw_only=True)
+class RecordedRequest:
+    """One request the emulator received.
+
+    Attributes:
+        method: The HTTP method.
+        path: The URL path.
+        headers: The request headers (left out of the repr: they hold the key).
+        body: The decoded JSON body, or None if there was none or it was not JSON.
+        session_id: The ``X-Session-ID`` header, if sent.
+        peer: The client's ``host:port``: requests with the same peer came over
+            the same (reused) connection.
+        received_at: When it arrived (``time.monotonic()``), e.g. to check a rate limit.
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    body: Any
+    session_id: str | None
+    peer: str | None = None
+    received_at: float = attrs.field(factory=time.monotonic)
 
 
 @attrs.define
