@@ -33,7 +33,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["BACKEND", "JSONError", "dumps", "loads"]
+__all__ = ["BACKEND", "JSONError", "dumps", "dumps_plain", "is_plain", "loads"]
 
 _decode: Final = json.JSONDecoder().decode
 _encode: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
@@ -125,6 +125,28 @@ def dumps(value: object) -> bytes:
             except TypeError:
                 pass  # a lone surrogate, an integer past 64 bits, deep nesting: as below
     return _pure_dumps(value)
+
+
+def dumps_plain(value: object) -> bytes:
+    """`dumps` without the check, for a value the caller knows is plain (no floats).
+
+    Plain: dicts with str keys, lists, tuples, str, int, bool and None; the bytes
+    and the errors are those of `dumps`.
+    """
+    if _FAST is not None:
+        try:
+            return _FAST[1](value)
+        except TypeError:
+            pass  # a lone surrogate, an integer past 64 bits: the standard encoder decides
+    return _pure_dumps(value)
+
+
+def is_plain(value: object) -> bool:
+    """Whether orjson and the standard encoder write `value` alike (see `dumps`)."""
+    try:
+        return _plain(value)
+    except RecursionError:
+        return False
 
 
 def _pure_dumps(value: object) -> bytes:

@@ -11,6 +11,7 @@ from typing import Any, Protocol, TypeVar
 
 import attrs
 
+from ._body import encode_chat_body
 from ._config import Endpoints, Timeout, resolve_timeout
 from ._converter import (
     ResponseShapeError,
@@ -31,6 +32,8 @@ __all__ = [
     "HasDefinitions",
     "Sessions",
     "Settings",
+    "chat_body",
+    "chat_request_body",
     "tools_payload",
 ]
 
@@ -98,16 +101,44 @@ def chat_body(
     Raises:
         TypeError, ValueError: Invalid messages or tools (nothing is sent).
     """
-    body: dict[str, Any] = {
-        "messages": unstructure_messages(to_messages(messages)),
-        "stream": stream,
-    }
-    definitions = tools_payload(tools)
+    return _body_dict(to_messages(messages), tools_payload(tools), stream, extra_body)
+
+
+def _body_dict(
+    messages: list[Message],
+    definitions: list[Any] | None,
+    stream: bool,  # noqa: FBT001 - private
+    extra_body: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"messages": unstructure_messages(messages), "stream": stream}
     if definitions is not None:
         body["tools"] = definitions
     if extra_body:
         body.update(extra_body)
     return body
+
+
+def chat_request_body(
+    messages: Sequence[Message | Mapping[str, Any]],
+    tools: object,
+    *,
+    stream: bool,
+    extra_body: Mapping[str, Any] | None,
+) -> tuple[dict[str, Any] | None, bytes | None]:
+    """The body of a chat-completions request: encoded now when `_body` can, else the dict.
+
+    Returns:
+        ``(None, bytes)``: the encoded body, the bytes ``dumps(chat_body(...))``
+        gives; or ``(dict, None)``: `chat_body`'s dict, for the transport to encode.
+
+    Raises:
+        TypeError, ValueError: Invalid messages or tools (nothing is sent).
+    """
+    checked, definitions = to_messages(messages), tools_payload(tools)
+    encoded = encode_chat_body(checked, definitions, stream=stream, extra_body=extra_body)
+    if encoded is not None:
+        return None, encoded
+    return _body_dict(checked, definitions, stream, extra_body), None
 
 
 @attrs.frozen(kw_only=True)
@@ -124,6 +155,7 @@ class Settings:
         url: str,
         *,
         json: object = None,
+        body: bytes | None = None,
         session_id: str | None = None,
         timeout: float | Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -134,6 +166,7 @@ class Settings:
             method=method,
             url=url,
             json=json,
+            body=body,
             session_id=session_id,
             timeout=resolve_timeout(self.timeout, timeout),
             extra_headers=check_headers(extra_headers, "extra_headers"),
@@ -234,10 +267,12 @@ class Completions:
         """
         check_session_id(session_id)
         settings = self._settings
+        json, body = chat_request_body(messages, tools, stream=False, extra_body=extra_body)
         request = settings.build(
             "POST",
             settings.endpoints.chat_completions,
-            json=chat_body(messages, tools, stream=False, extra_body=extra_body),
+            json=json,
+            body=body,
             session_id=session_id,
             timeout=timeout,
             extra_headers=extra_headers,
@@ -278,10 +313,12 @@ class Completions:
         """
         check_session_id(session_id)
         settings = self._settings
+        json, body = chat_request_body(messages, tools, stream=True, extra_body=extra_body)
         request = settings.build(
             "POST",
             settings.endpoints.chat_completions,
-            json=chat_body(messages, tools, stream=True, extra_body=extra_body),
+            json=json,
+            body=body,
             session_id=session_id,
             timeout=timeout,
             extra_headers=extra_headers,

@@ -444,7 +444,7 @@ class Transport:
         """
         http = self.session()
         headers = self._headers_for(request)
-        data = None if request.json is None else dumps(request.json)
+        data = request.body if request.json is None else dumps(request.json)
         loop = asyncio.get_running_loop()
         total = request.timeout.total
         deadline = None if total is None else loop.time() + total
