@@ -7,7 +7,7 @@ models; the `Transport` does the sending.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeGuard, TypeVar
 
 import attrs
 
@@ -49,6 +49,10 @@ class HasDefinitions(Protocol):
         ...
 
 
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    return type(value) is dict or isinstance(value, Mapping)  # a dict: no ABC check
+
+
 def tools_payload(tools: object) -> list[Any] | None:
     """Check `tools` and return the list to send, or None for no tools.
 
@@ -65,7 +69,9 @@ def tools_payload(tools: object) -> list[Any] | None:
     if tools is None:
         return None
     definitions: list[object]
-    if hasattr(tools, "definitions"):
+    if type(tools) is list:  # the usual case: no attribute lookup, no ABC checks
+        definitions = list(tools)
+    elif hasattr(tools, "definitions"):
         definitions = list(tools.definitions)
     elif isinstance(tools, Sequence) and not isinstance(tools, (str, bytes)):
         definitions = list(tools)
@@ -75,11 +81,11 @@ def tools_payload(tools: object) -> list[Any] | None:
             f"not {type(tools).__name__}"
         )
     for position, tool in enumerate(definitions):
-        function = tool.get("function") if isinstance(tool, Mapping) else None
+        function = tool.get("function") if _is_mapping(tool) else None
         if (
-            not isinstance(tool, Mapping)
+            not _is_mapping(tool)
             or tool.get("type") != "function"
-            or not isinstance(function, Mapping)
+            or not _is_mapping(function)
             or not isinstance(function.get("name"), str)
         ):
             raise TypeError(
