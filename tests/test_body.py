@@ -151,3 +151,20 @@ def test_the_kept_encodings_are_bounded():
     for tool in tools:
         assert encoded_tools([tool]) == dumps([tool])
     assert len(_TOOLS) <= TOOLS_KEPT
+
+
+def test_a_message_is_encoded_once_while_it_lives():
+    import gc  # noqa: PLC0415
+
+    from pathors_async._body import _MESSAGES, encoded_message  # noqa: PLC0415
+
+    message = Message(role="user", content="Weather in Taipei?")
+    first = encoded_message(message)
+    assert first == b'{"role":"user","content":"Weather in Taipei?"}'
+    assert encoded_message(message) is first  # kept, not encoded again
+    key = id(message)
+    assert key in _MESSAGES
+    del message
+    gc.collect()
+    assert key not in _MESSAGES  # gone with its message: an id used again starts afresh
+    assert encoded_message(Message(role="user", content="x", name=5)) is None  # type: ignore[arg-type]
