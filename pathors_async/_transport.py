@@ -550,13 +550,29 @@ class Transport:
         except APIError:
             response.close()
             raise
+        headers = self.redactor.headers(response.headers)
+        length = response.content_length
+        if (
+            not stream
+            and length is not None
+            and length <= self.limits.max_body_bytes
+            and not _encoded(response)
+        ):  # the usual whole body: read in one go, no ByteStream (the slot is freed by send)
+            return Response(
+                status=response.status,
+                headers=headers,
+                body=await self._read(response, request),
+                session_id=session_id,
+                request=request,
+                redactor=self.redactor,
+            )
         body = ByteStream(
             response,
             request,
             redactor=self.redactor,
             limits=self.limits,
             session_id=session_id,
-            headers=self.redactor.headers(response.headers),
+            headers=headers,
             slot=slot.hand_over(),
         )
         if stream:
@@ -571,6 +587,21 @@ class Transport:
             request=request,
             redactor=self.redactor,
         )
+
+    async def _read(self, response: aiohttp.ClientResponse, request: Request) -> bytes:
+        """Read a whole identity body of a declared length within the bound, and release it.
+
+        Raises:
+            APIError: The connection broke or went silent while it was read.
+        """
+        try:
+            data = await response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            response.close()
+            error, _ = map_aiohttp_error(exc, request=request, phase="body", redactor=self.redactor)
+            raise error  # noqa: B904 - the cause is set, or hidden, on purpose
+        response.release()
+        return data
 
     async def _failure(self, response: aiohttp.ClientResponse, request: Request) -> APIError:
         """Build the error for a 3xx or an error status, reading at most 64 KiB of its body."""
