@@ -45,7 +45,7 @@ browser-test: $(STAMP) chromium
 
 # The dev install has orjson, so the suite runs with the speedups; the tests of every
 # JSON path run again without them (PATHORS_ASYNC_PURE=1) so the two cannot drift.
-PURE_TESTS := tests/test_json.py tests/test_client.py tests/test_stream.py tests/test_hostile.py \
+PURE_TESTS := tests/test_json.py tests/test_body.py tests/test_client.py tests/test_stream.py tests/test_hostile.py \
 	tests/test_decoding_end_to_end.py tests/test_redact.py tests/test_transport.py \
 	tests/test_run.py tests/test_untrusted.py tests/test_agent.py
 

@@ -302,7 +302,9 @@ def to_messages(messages: object) -> list[Message]:
         ValueError: The list is empty, or a message is invalid (unknown role or
             field, a tool message without ``tool_call_id``…).
     """
-    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence):
+    if type(messages) is not list and (  # a list is the usual case: no ABC checks for it
+        isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence)
+    ):
         raise TypeError(
             "messages must be a list of messages, e.g. [{'role': 'user', 'content': 'Hi'}], "
             f"not {type(messages).__name__}"

@@ -26,6 +26,7 @@ class Request:
         method: ``GET``, ``POST``, ``DELETE``…
         url: The full URL.
         json: The JSON body, or None for none.
+        body: The body already encoded as JSON (sent instead of `json`), or None.
         session_id: Sent as ``X-Session-ID`` when given.
         timeout: The limits for the whole call, retries included.
         extra_headers: Headers merged in as is.
@@ -36,6 +37,7 @@ class Request:
     method: str
     url: str
     json: Any = None
+    body: bytes | None = attrs.field(default=None, repr=False)
     session_id: str | None = None
     timeout: Timeout
     extra_headers: Mapping[str, str] | None = None

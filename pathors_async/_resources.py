@@ -7,10 +7,11 @@ models; the `Transport` does the sending.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeGuard, TypeVar
 
 import attrs
 
+from ._body import encode_chat_body
 from ._config import Endpoints, Timeout, resolve_timeout
 from ._converter import (
     ResponseShapeError,
@@ -31,6 +32,8 @@ __all__ = [
     "HasDefinitions",
     "Sessions",
     "Settings",
+    "chat_body",
+    "chat_request_body",
     "tools_payload",
 ]
 
@@ -44,6 +47,10 @@ class HasDefinitions(Protocol):
     def definitions(self) -> list[dict[str, Any]]:
         """The ``{"type": "function", ...}`` definitions to send."""
         ...
+
+
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    return type(value) is dict or isinstance(value, Mapping)  # a dict: no ABC check
 
 
 def tools_payload(tools: object) -> list[Any] | None:
@@ -62,7 +69,9 @@ def tools_payload(tools: object) -> list[Any] | None:
     if tools is None:
         return None
     definitions: list[object]
-    if hasattr(tools, "definitions"):
+    if type(tools) is list:  # the usual case: no attribute lookup, no ABC checks
+        definitions = list(tools)
+    elif hasattr(tools, "definitions"):
         definitions = list(tools.definitions)
     elif isinstance(tools, Sequence) and not isinstance(tools, (str, bytes)):
         definitions = list(tools)
@@ -72,11 +81,11 @@ def tools_payload(tools: object) -> list[Any] | None:
             f"not {type(tools).__name__}"
         )
     for position, tool in enumerate(definitions):
-        function = tool.get("function") if isinstance(tool, Mapping) else None
+        function = tool.get("function") if _is_mapping(tool) else None
         if (
-            not isinstance(tool, Mapping)
+            not _is_mapping(tool)
             or tool.get("type") != "function"
-            or not isinstance(function, Mapping)
+            or not _is_mapping(function)
             or not isinstance(function.get("name"), str)
         ):
             raise TypeError(
@@ -98,16 +107,44 @@ def chat_body(
     Raises:
         TypeError, ValueError: Invalid messages or tools (nothing is sent).
     """
-    body: dict[str, Any] = {
-        "messages": unstructure_messages(to_messages(messages)),
-        "stream": stream,
-    }
-    definitions = tools_payload(tools)
+    return _body_dict(to_messages(messages), tools_payload(tools), stream, extra_body)
+
+
+def _body_dict(
+    messages: list[Message],
+    definitions: list[Any] | None,
+    stream: bool,  # noqa: FBT001 - private
+    extra_body: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"messages": unstructure_messages(messages), "stream": stream}
     if definitions is not None:
         body["tools"] = definitions
     if extra_body:
         body.update(extra_body)
     return body
+
+
+def chat_request_body(
+    messages: Sequence[Message | Mapping[str, Any]],
+    tools: object,
+    *,
+    stream: bool,
+    extra_body: Mapping[str, Any] | None,
+) -> tuple[dict[str, Any] | None, bytes | None]:
+    """The body of a chat-completions request: encoded now when `_body` can, else the dict.
+
+    Returns:
+        ``(None, bytes)``: the encoded body, the bytes ``dumps(chat_body(...))``
+        gives; or ``(dict, None)``: `chat_body`'s dict, for the transport to encode.
+
+    Raises:
+        TypeError, ValueError: Invalid messages or tools (nothing is sent).
+    """
+    checked, definitions = to_messages(messages), tools_payload(tools)
+    encoded = encode_chat_body(checked, definitions, stream=stream, extra_body=extra_body)
+    if encoded is not None:
+        return None, encoded
+    return _body_dict(checked, definitions, stream, extra_body), None
 
 
 @attrs.frozen(kw_only=True)
@@ -124,6 +161,7 @@ class Settings:
         url: str,
         *,
         json: object = None,
+        body: bytes | None = None,
         session_id: str | None = None,
         timeout: float | Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -134,6 +172,7 @@ class Settings:
             method=method,
             url=url,
             json=json,
+            body=body,
             session_id=session_id,
             timeout=resolve_timeout(self.timeout, timeout),
             extra_headers=check_headers(extra_headers, "extra_headers"),
@@ -234,10 +273,12 @@ class Completions:
         """
         check_session_id(session_id)
         settings = self._settings
+        json, body = chat_request_body(messages, tools, stream=False, extra_body=extra_body)
         request = settings.build(
             "POST",
             settings.endpoints.chat_completions,
-            json=chat_body(messages, tools, stream=False, extra_body=extra_body),
+            json=json,
+            body=body,
             session_id=session_id,
             timeout=timeout,
             extra_headers=extra_headers,
@@ -278,10 +319,12 @@ class Completions:
         """
         check_session_id(session_id)
         settings = self._settings
+        json, body = chat_request_body(messages, tools, stream=True, extra_body=extra_body)
         request = settings.build(
             "POST",
             settings.endpoints.chat_completions,
-            json=chat_body(messages, tools, stream=True, extra_body=extra_body),
+            json=json,
+            body=body,
             session_id=session_id,
             timeout=timeout,
             extra_headers=extra_headers,

@@ -17,22 +17,25 @@ later ``await`` again, cannot leave a tool call unanswered.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from ._dispatch import CANCELLED_TEXT
 from ._errors import APIError, MaxTurnsExceeded, PathorsError
 from ._events import AgentEvent, TextDelta, ToolCallFinished, ToolCallStarted, TurnFinished
-from ._models import ChatCompletion, Message, ToolCall, ToolFailure, ToolResult
-from ._sources import dispatch_as_completed
+from ._models import ChatCompletion, Message, ToolResult
+from ._sources import ToolCallBatch, dispatch_as_completed
 from ._state import (
+    CUT_OFF_TEXT,
     HasRunSettings,
     HistoryMode,
     RunResult,
     RunSettings,
     RunState,
+    answer_unanswered,
     new_state,
+    unanswered,
 )
 from ._tools import ToolContext
 
@@ -58,12 +61,6 @@ __all__ = [
     "run_loop",
 ]
 
-#: What the model reads for a tool call in an answer cut off by its length limit.
-CUT_OFF_TEXT: Final = (
-    "The answer was cut off (finish_reason 'length') before this tool call was complete, "
-    "so it was not run."
-)
-
 # ---------------------------------------------------------------- the loop
 
 
@@ -76,11 +73,17 @@ async def emit(settings: RunSettings, event: AgentEvent) -> None:
 
 
 async def drive(settings: RunSettings, state: RunState) -> RunResult:
-    """Run the loop to its end without streaming, calling `on_event` for each event."""
-    quiet = settings.on_event is None  # nothing takes the events: none are made
-    async with aclosing(run_loop(settings, state, quiet=quiet)) as events:
-        async for event in events:
-            await emit(settings, event)
+    """Run the loop to its end without streaming, calling `on_event` for each event.
+
+    Without `on_event` nobody takes the events: `_run_quietly` takes the same steps
+    as one coroutine, with no event made and no async generator on every resume.
+    """
+    if settings.on_event is None and not state.streaming:
+        await _run_quietly(settings, state)
+    else:
+        async with aclosing(run_loop(settings, state)) as events:
+            async for event in events:
+                await emit(settings, event)
     assert state.result is not None  # noqa: S101 - the loop always sets it
     return state.result
 
@@ -110,40 +113,71 @@ def request_arguments(
     }
 
 
-async def run_loop(
-    settings: RunSettings, state: RunState, *, quiet: bool = False
-) -> AsyncGenerator[AgentEvent, None]:
-    """The agent loop: ask, run the tools the answer calls, ask again, until a final answer.
-
-    With `quiet` (nobody reads the events) no event is made; the run is the same.
-    """
+async def run_loop(settings: RunSettings, state: RunState) -> AsyncGenerator[AgentEvent, None]:
+    """The agent loop: ask, run the tools the answer calls, ask again, until a final answer."""
     try:
         while len(state.completions) < settings.max_turns:
             turn = len(state.completions) + 1
-            completion: ChatCompletion | None = None
-            if state.streaming:
-                async with aclosing(_ask_streamed(settings, state, turn)) as events:
-                    async for event in events:
-                        if isinstance(event, ChatCompletion):
-                            completion = event
-                        else:
-                            yield event
+            if state.streaming:  # the streamed request inline: no generator layer per delta
+                client = settings.client
+                try:
+                    arguments = request_arguments(
+                        settings, state, await settings.tools.tool_definitions()
+                    )
+                    async with client.chat.completions.stream(**arguments) as s:
+                        async for chunk in s:
+                            for choice in chunk.choices:
+                                if choice.index == 0 and choice.delta.content:
+                                    yield TextDelta(text=choice.delta.content, turn=turn)
+                        completion = _checked(client, await s.get_final_completion())
+                except PathorsError as exc:
+                    exc.messages = state.snapshot()
+                    raise
             else:  # a plain coroutine: one frame less on every resume than a generator
                 completion = await _ask(settings, state)
-            assert completion is not None  # noqa: S101 - _ask ends with the completion
             state.record(completion)
             message = completion.choices[0].message
             if not message.tool_calls:
                 state.commit_answer(message)
-                if not quiet:
-                    yield TurnFinished(completion=completion, turn=turn)
+                yield TurnFinished(completion=completion, turn=turn)
                 state.finish()
                 return
-            round_events = _tool_round(settings, state, completion, turn, quiet=quiet)
-            async with aclosing(round_events) as events:
+            async with aclosing(_tool_round(settings, state, completion, turn)) as events:
                 async for event in events:
                     yield event
             if completion.choices[0].finish_reason == "length":
+                state.finish()
+                return
+        _stop_at_max_turns(settings, state)
+    finally:
+        state.end()
+
+
+async def _run_quietly(settings: RunSettings, state: RunState) -> None:
+    """`run_loop` for `drive` when nobody takes the events: the same steps, none made."""
+    try:
+        while len(state.completions) < settings.max_turns:
+            completion = await _ask(settings, state)
+            state.record(completion)
+            message = completion.choices[0].message
+            if not message.tool_calls:
+                state.commit_answer(message)
+                state.finish()
+                return
+            batch = _start_round(settings, state, message)
+            results: dict[int, ToolResult] = {}
+            cut_off = completion.choices[0].finish_reason == "length"
+            try:
+                if cut_off:
+                    results = {
+                        i: unanswered(c, CUT_OFF_TEXT) for i, c in enumerate(batch.tool_calls)
+                    }
+                else:
+                    async for position, result in batch:
+                        results[position] = result
+            finally:
+                await _end_round(state, message, batch, results)
+            if cut_off:
                 state.finish()
                 return
         _stop_at_max_turns(settings, state)
@@ -166,29 +200,6 @@ async def _ask(settings: RunSettings, state: RunState) -> ChatCompletion:
         raise
 
 
-async def _ask_streamed(
-    settings: RunSettings, state: RunState, turn: int
-) -> AsyncGenerator[AgentEvent | ChatCompletion, None]:
-    """One streamed request: text deltas as they come, then the completion.
-
-    Raises:
-        PathorsError: The request failed (``.messages`` holds the transcript).
-    """
-    client = settings.client
-    try:
-        arguments = request_arguments(settings, state, await settings.tools.tool_definitions())
-        async with client.chat.completions.stream(**arguments) as s:
-            async for chunk in s:
-                for choice in chunk.choices:
-                    if choice.index == 0 and choice.delta.content:
-                        yield TextDelta(text=choice.delta.content, turn=turn)
-            completion = _checked(client, await s.get_final_completion())
-    except PathorsError as exc:
-        exc.messages = state.snapshot()
-        raise
-    yield completion
-
-
 def _checked(client: AsyncPathors, completion: ChatCompletion) -> ChatCompletion:
     """The completion, if it has a choice to continue from.
 
@@ -205,91 +216,52 @@ def _checked(client: AsyncPathors, completion: ChatCompletion) -> ChatCompletion
     return completion
 
 
-async def _tool_round(
-    settings: RunSettings,
-    state: RunState,
-    completion: ChatCompletion,
-    turn: int,
-    *,
-    quiet: bool = False,
-) -> AsyncGenerator[AgentEvent, None]:
-    """Report the turn, run its tool calls; however it ends, every call gets an answer.
-
-    The answers (each call's result, else a "cancelled" one) and the assistant
-    message go into the transcript together, before the first ``await`` of the
-    cleanup; only then are unfinished calls cancelled and awaited.
-    """
-    message = completion.choices[0].message
-    calls = list(message.tool_calls or ())
+def _start_round(settings: RunSettings, state: RunState, message: Message) -> ToolCallBatch:
+    """The batch of `message`'s tool calls (none runs until it is iterated)."""
     context: ToolContext[Any] = ToolContext(session_id=state.session_id, deps=state.deps)
-    batch = dispatch_as_completed(
-        settings.tools, calls, context, max_concurrency=settings.max_tool_concurrency
+    return dispatch_as_completed(
+        settings.tools,
+        message.tool_calls or (),
+        context,
+        max_concurrency=settings.max_tool_concurrency,
     )
+
+
+async def _end_round(
+    state: RunState, message: Message, batch: ToolCallBatch, results: dict[int, ToolResult]
+) -> None:
+    """Commit the round, every call answered (its result, else cancelled), then clean up.
+
+    Synchronous up to `RunState.commit_tool_round`: the answers are in place
+    before the first ``await``; only then are unfinished calls awaited.
+    """
+    answers = {**dict(batch.cancel()), **results}
+    state.commit_tool_round(message, [answers[i] for i in range(len(batch.tool_calls))])
+    await batch.aclose()  # wait for the cancelled calls to end
+
+
+async def _tool_round(
+    settings: RunSettings, state: RunState, completion: ChatCompletion, turn: int
+) -> AsyncGenerator[AgentEvent, None]:
+    """Report the turn, run its tool calls; however it ends, every call gets an answer."""
+    message = completion.choices[0].message
+    batch = _start_round(settings, state, message)
     results: dict[int, ToolResult] = {}
     try:
-        if not quiet:
-            yield TurnFinished(completion=completion, turn=turn)
+        yield TurnFinished(completion=completion, turn=turn)
         if completion.choices[0].finish_reason == "length":
-            results = {i: unanswered(call, CUT_OFF_TEXT) for i, call in enumerate(calls)}
+            results = {i: unanswered(c, CUT_OFF_TEXT) for i, c in enumerate(batch.tool_calls)}
             return
-        for call in () if quiet else calls:
+        for call in batch.tool_calls:
             function = call.function
             yield ToolCallStarted(
                 name=function.name, id=call.id, arguments=function.arguments, tool_call=call
             )
         async for position, result in batch:
             results[position] = result  # kept even if the consumer stops at this yield
-            if not quiet:
-                yield ToolCallFinished(
-                    result=result, failure=result.failure, duration=result.duration
-                )
+            yield ToolCallFinished(result=result, failure=result.failure, duration=result.duration)
     finally:
-        # Synchronous up to commit_tool_round: the answers are in place before any await.
-        results = {**dict(batch.cancel()), **results}
-        state.commit_tool_round(message, [results[i] for i in range(len(calls))])
-        await batch.aclose()  # wait for the cancelled calls to end
-
-
-def unanswered(call: ToolCall, text: str) -> ToolResult:
-    """The answer to a call that did not run to its end (`ToolFailure.CANCELLED`)."""
-    return ToolResult(
-        role="tool",
-        tool_call_id=call.id,
-        name=call.function.name,
-        content=text,
-        failure=ToolFailure.CANCELLED,
-    )
-
-
-def answer_unanswered(messages: Sequence[Message], known: int) -> tuple[list[Message], int]:
-    """Answer "cancelled" every tool call in `messages` that has no answer (pure).
-
-    Each missing answer goes right after the call's run of ``tool`` messages,
-    so a transcript saved with unanswered calls (by a version before the
-    cancellation fix) can be continued.
-
-    Args:
-        messages: The transcript.
-        known: How many of `messages` the service has seen (``"server"`` history).
-
-    Returns:
-        The transcript with every call answered, and `known` counted in it.
-    """
-    repaired: list[Message] = []
-    waiting: list[ToolCall] = []
-    new_known = known
-    for position, message in enumerate(messages):
-        if message.role != "tool" and waiting:
-            repaired.extend(unanswered(call, CANCELLED_TEXT) for call in waiting)
-            new_known += len(waiting) if position < known else 0
-            waiting = []
-        if message.role == "tool":
-            waiting = [call for call in waiting if call.id != message.tool_call_id]
-        elif message.role == "assistant" and message.tool_calls:
-            waiting = list(message.tool_calls)
-        repaired.append(message)
-    repaired.extend(unanswered(call, CANCELLED_TEXT) for call in waiting)  # new to the service
-    return repaired, new_known
+        await _end_round(state, message, batch, results)
 
 
 def _stop_at_max_turns(settings: RunSettings, state: RunState) -> None:

@@ -8,32 +8,42 @@ gives back. The loop that drives them lives in `_run`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias
 
 import attrs
 
 from ._converter import to_messages
+from ._dispatch import CANCELLED_TEXT
 from ._events import EventHook
 from ._ids import check_session_id
-from ._models import ChatCompletion, Message, ToolResult, Usage
+from ._models import ChatCompletion, Message, ToolCall, ToolFailure, ToolResult, Usage
 from ._sources import ToolSource
 
 if TYPE_CHECKING:
     from ._client import AsyncPathors
 
 __all__ = [
+    "CUT_OFF_TEXT",
     "HasRunSettings",
     "HistoryMode",
     "RunResult",
     "RunSettings",
     "RunState",
+    "answer_unanswered",
     "as_messages",
     "new_state",
     "sum_usage",
+    "unanswered",
 ]
 
 #: ``"full"`` sends the whole transcript each turn; ``"server"`` only the new messages.
 HistoryMode: TypeAlias = Literal["full", "server"]
+
+#: What the model reads for a tool call in an answer cut off by its length limit.
+CUT_OFF_TEXT: Final = (
+    "The answer was cut off (finish_reason 'length') before this tool call was complete, "
+    "so it was not run."
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -211,3 +221,45 @@ def new_state(
         streaming=streaming,
         input_count=len(messages),
     )
+
+
+def unanswered(call: ToolCall, text: str) -> ToolResult:
+    """The answer to a call that did not run to its end (`ToolFailure.CANCELLED`)."""
+    return ToolResult(
+        role="tool",
+        tool_call_id=call.id,
+        name=call.function.name,
+        content=text,
+        failure=ToolFailure.CANCELLED,
+    )
+
+
+def answer_unanswered(messages: Sequence[Message], known: int) -> tuple[list[Message], int]:
+    """Answer "cancelled" every tool call in `messages` that has no answer (pure).
+
+    Each missing answer goes right after the call's run of ``tool`` messages,
+    so a transcript saved with unanswered calls (by a version before the
+    cancellation fix) can be continued.
+
+    Args:
+        messages: The transcript.
+        known: How many of `messages` the service has seen (``"server"`` history).
+
+    Returns:
+        The transcript with every call answered, and `known` counted in it.
+    """
+    repaired: list[Message] = []
+    waiting: list[ToolCall] = []
+    new_known = known
+    for position, message in enumerate(messages):
+        if message.role != "tool" and waiting:
+            repaired.extend(unanswered(call, CANCELLED_TEXT) for call in waiting)
+            new_known += len(waiting) if position < known else 0
+            waiting = []
+        if message.role == "tool":
+            waiting = [call for call in waiting if call.id != message.tool_call_id]
+        elif message.role == "assistant" and message.tool_calls:
+            waiting = list(message.tool_calls)
+        repaired.append(message)
+    repaired.extend(unanswered(call, CANCELLED_TEXT) for call in waiting)  # new to the service
+    return repaired, new_known

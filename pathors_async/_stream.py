@@ -43,7 +43,11 @@ class ByteSource(Protocol):
 
     headers: Mapping[str, str]
     session_id: str | None
-    content_type: str
+
+    @property
+    def content_type(self) -> str:
+        """The media type (e.g. ``text/event-stream``)."""
+        ...
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         """The body's bytes, in slices of any size; typed `APIError` on failure."""

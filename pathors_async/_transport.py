@@ -165,12 +165,16 @@ class ByteStream:
         self.status = response.status
         self.headers = headers
         self.session_id = session_id
-        self.content_type = response.content_type
         #: "stream" (a caller reads it as it arrives) or "body" (read whole), for errors.
         self.phase: Phase = "stream"
         self._read_limit: float | None = None  # set by watch_reads
         self._waiting_since: float | None = None
         self._watchdog: asyncio.TimerHandle | None = None
+
+    @property
+    def content_type(self) -> str:
+        """The media type (e.g. ``text/event-stream``), read from the headers when asked."""
+        return self._response.content_type
 
     def __aiter__(self) -> ByteStream:
         return self
@@ -405,9 +409,12 @@ class Transport:
                 "(e.g. inside the coroutine you pass to asyncio.run)"
             )
         if self._http is None:
+            # Our headers are the session's defaults: a request passes only what it adds,
+            # and aiohttp merges them with less work than a whole dict per request.
             self._http = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.max_connections),
                 timeout=aiohttp.ClientTimeout(total=None),
+                headers=self._headers,
             )
         elif self._http.closed:
             raise RuntimeError(
@@ -444,7 +451,7 @@ class Transport:
         """
         http = self.session()
         headers = self._headers_for(request)
-        data = None if request.json is None else dumps(request.json)
+        data = request.body if request.json is None else dumps(request.json)
         loop = asyncio.get_running_loop()
         total = request.timeout.total
         deadline = None if total is None else loop.time() + total
@@ -516,10 +523,11 @@ class Transport:
             made = self._timeouts[timeout] = aiohttp_timeout(timeout, timeout.total)
         return made
 
-    def _headers_for(self, request: Request) -> Mapping[str, str]:
+    def _headers_for(self, request: Request) -> Mapping[str, str] | None:
+        """The headers to pass for `request`: the session's defaults are ours when we made it."""
         if not request.extra_headers and request.session_id is None:
-            return self._headers  # aiohttp copies what it is given: no copy needed here
-        headers = self._headers.copy()
+            return None if self._owns_http else self._headers  # aiohttp copies what it gets
+        headers = {} if self._owns_http else self._headers.copy()
         if request.extra_headers:
             headers.update(request.extra_headers)
         if request.session_id is not None:
@@ -542,13 +550,29 @@ class Transport:
         except APIError:
             response.close()
             raise
+        headers = self.redactor.headers(response.headers)
+        length = response.content_length
+        if (
+            not stream
+            and length is not None
+            and length <= self.limits.max_body_bytes
+            and not _encoded(response)
+        ):  # the usual whole body: read in one go, no ByteStream (the slot is freed by send)
+            return Response(
+                status=response.status,
+                headers=headers,
+                body=await self._read(response, request),
+                session_id=session_id,
+                request=request,
+                redactor=self.redactor,
+            )
         body = ByteStream(
             response,
             request,
             redactor=self.redactor,
             limits=self.limits,
             session_id=session_id,
-            headers=self.redactor.headers(response.headers),
+            headers=headers,
             slot=slot.hand_over(),
         )
         if stream:
@@ -563,6 +587,21 @@ class Transport:
             request=request,
             redactor=self.redactor,
         )
+
+    async def _read(self, response: aiohttp.ClientResponse, request: Request) -> bytes:
+        """Read a whole identity body of a declared length within the bound, and release it.
+
+        Raises:
+            APIError: The connection broke or went silent while it was read.
+        """
+        try:
+            data = await response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            response.close()
+            error, _ = map_aiohttp_error(exc, request=request, phase="body", redactor=self.redactor)
+            raise error  # noqa: B904 - the cause is set, or hidden, on purpose
+        response.release()
+        return data
 
     async def _failure(self, response: aiohttp.ClientResponse, request: Request) -> APIError:
         """Build the error for a 3xx or an error status, reading at most 64 KiB of its body."""

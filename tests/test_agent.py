@@ -621,3 +621,67 @@ async def test_an_empty_list_of_sources_offers_no_tools(client, fake):
     result = await Agent(client, tools=[]).run("Hello")
     assert result.output == "Hi."
     assert fake.requests[0].body.get("tools") is None
+
+
+# ------------------------------------------------- without on_event: the same run
+
+
+def _comparable(result: RunResult) -> tuple:
+    """A run's result without what differs between two runs (durations, ids, times)."""
+    return (
+        result.output,
+        [(m.role, m.content, m.name, len(m.tool_calls or ())) for m in result.messages],
+        result.turns,
+        result.usage,
+        [(r.name, r.content, r.failure) for r in result.tool_results],
+        result.stop_reason,
+        result.max_turns_reached,
+        len(result.new_messages),
+    )
+
+
+def _script(fake, case: str) -> None:
+    if case == "cut off mid-call":
+        fake.reply_tool_calls(
+            [{"name": "get_weather", "arguments": {"location": "Oslo"}}], finish_reason="length"
+        )
+        return
+    fake.reply_tool_calls(
+        [
+            {"name": "get_weather", "arguments": {"location": "Oslo"}},
+            {"name": "broken", "arguments": {"reason": "no"}},
+            {"name": "nope", "arguments": {}},
+        ]
+    )
+    fake.reply_tool_calls([{"name": "get_time", "arguments": {"city": "Oslo"}}])
+    if case == "answered":
+        fake.reply("Cold and early.")
+
+
+@pytest.mark.parametrize("case", ["answered", "cut off mid-call", "max turns"])
+async def test_a_run_without_on_event_is_the_run_with_it(client, tools, fake, case):
+    """`drive` without a listener runs the loop as one coroutine: nothing else may differ."""
+    results = []
+    for hook in (None, lambda event: None):
+        turns = 3 if case == "answered" else 2
+        agent = Agent(client, tools=tools, on_event=hook, max_turns=turns, on_max_turns="return")
+        _script(fake, case)
+        results.append(_comparable(await agent.run("Weather and time in Oslo?")))
+    assert results[0] == results[1]
+    assert results[0][0] or case != "answered"
+
+
+async def test_a_failed_request_without_on_event_keeps_the_transcript(client, fake):
+    registry = ToolRegistry()
+
+    @registry.tool
+    async def arm() -> str:
+        """Make the run's next request fail."""
+        fake.fail_next(500, times=10)
+        return "armed"
+
+    fake.reply_tool_calls([{"name": "arm", "arguments": {}}])
+    with pytest.raises(InternalServerError) as caught:
+        await Agent(client, tools=registry).run("Go")
+    assert roles(caught.value.messages) == ["user", "assistant", "tool"]
+    assert caught.value.messages[-1].content == "armed"

@@ -481,3 +481,24 @@ async def test_the_key_never_appears_in_reprs_errors_or_logs(fake, caplog, retri
     assert any("[redacted]" in text for text in texts)
     leaks = [text for text in texts if KEY in text]
     assert leaks == []
+
+
+async def test_extra_headers_replace_the_clients_own_whatever_their_case(fake, retries):
+    """The client's headers are the aiohttp session's defaults; a request's own win over them."""
+    client = fake.client(default_headers={"X-App": "demo"})
+    await client.chat.completions.create(
+        messages=HI, extra_headers={"x-app": "other", "accept": "text/plain"}, session_id="s-1"
+    )
+    await client.chat.completions.create(messages=HI)
+    first, second = fake.requests
+
+    def sent(request, name):
+        return [value for key, value in request.headers.items() if key.lower() == name]
+
+    assert sent(first, "x-app") == ["other"]
+    assert sent(first, "accept") == ["text/plain"]
+    assert sent(first, "x-session-id") == ["s-1"]
+    assert sent(second, "x-app") == ["demo"]
+    assert sent(second, "accept") == ["application/json"]
+    assert sent(second, "x-session-id") == []
+    assert sent(second, "authorization") == sent(first, "authorization") == [f"Bearer {KEY}"]

@@ -218,3 +218,19 @@ def test_pure_switch_is_read_at_import(tmp_path):
             [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
         )
         assert ran.stdout.strip() == backend
+
+
+def test_encoded_bytes_hold_no_more_memory_than_their_length():
+    """orjson's own bytes hold a block of 4 KiB or more: `dumps` gives a compact copy."""
+    import tracemalloc  # noqa: PLC0415
+
+    bodies = [{"messages": [{"role": "user", "content": f"question {i}"}]} for i in range(200)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        kept = [dumps(body) for body in bodies] + [_json.dumps_plain(body) for body in bodies]
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert grown / len(kept) < 256, f"{grown / len(kept):.0f} bytes per {len(kept[0])}-byte body"
