@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 
@@ -75,33 +76,38 @@ async def test_scripts_the_server_forgot_are_sent_again(redis_url, admin, given_
     await store.aclose()
 
 
-async def test_connections_the_server_dropped_are_made_again(redis_url, admin):
+@pytest.mark.parametrize("noticed", [True, False])
+async def test_a_connection_the_server_dropped_is_made_again(redis_url, admin, noticed):
     store = RedisStore(redis_url + "?client_name=dropped", prefix=unique_prefix())
-    await asyncio.gather(*(turn(store, f"k{n}") for n in range(5)))  # a few idle connections
-    assert await admin.client_kill_filter(_type="normal", skipme=True) >= 2
     await asyncio.gather(*(turn(store, f"k{n}") for n in range(5)))
-    assert await store.load("k0") == DATA
+    if noticed:  # the store sees the connection end while it is idle
+        assert await admin.client_kill_filter(_type="normal", skipme=True) == 1
+    else:  # killed with the event loop blocked: the next calls are written to the dead one
+        with SyncRedis.from_url(redis_url) as blocking:
+            assert blocking.client_kill_filter(_type="normal", skipme=True) == 1
+    loaded = await asyncio.gather(*(store.load(f"k{n}") for n in range(5)))
+    assert loaded == [DATA] * 5
     await store.aclose()
 
 
-async def test_the_store_opens_at_most_max_connections(redis_url, admin):
-    store = RedisStore(
-        redis_url + "?client_name=limited", prefix=unique_prefix(), max_connections=3
-    )
-    await asyncio.gather(*(turn(store, f"k{n}") for n in range(100)))
+async def test_every_call_shares_one_pipelined_connection(redis_url, admin):
+    store = RedisStore(redis_url + "?client_name=shared", prefix=unique_prefix())
+    keys = [f"k{n}" for n in range(100)]
+    await asyncio.gather(*(turn(store, key) for key in keys))
+    assert await asyncio.gather(*(store.load(key) for key in keys)) == [DATA] * 100
     names = [client["name"] for client in await admin.client_list()]
-    assert names.count("limited") == 3
+    assert names.count("shared") == 1
     await store.aclose()
     names = [client["name"] for client in await admin.client_list()]
-    assert names.count("limited") == 0  # closed with the store
+    assert names.count("shared") == 0  # closed with the store
 
 
 async def test_a_call_cancelled_while_redis_holds_it_leaves_no_reply_behind(redis_url, admin):
-    store = RedisStore(redis_url, prefix=unique_prefix(), max_connections=1)
-    await turn(store)  # the one connection exists
+    store = RedisStore(redis_url, prefix=unique_prefix())
+    lease = await store.acquire("k", ttl=30, wait=0)
     await admin.client_pause(10_000, all=False)  # write commands (and scripts) wait
     try:
-        held = asyncio.ensure_future(store.acquire("k", ttl=30, wait=0, load=True))
+        held = asyncio.ensure_future(store.save("k", DATA, lease))
         while (await admin.info("clients"))["blocked_clients"] == 0:  # noqa: ASYNC110
             await asyncio.sleep(0.01)  # polls the server's state until it holds the call
         held.cancel()

@@ -3,7 +3,9 @@
 Needs the ``redis`` extra (``pip install 'pathors-async[redis]'``, redis-py's
 asyncio client). Taking a lease (with the conversation), renewing it, releasing
 it and the fenced save are each one Lua script, atomic on the server: a turn
-costs two round trips, renewals aside.
+costs two round trips, renewals aside. With a URL, every call goes out on one
+connection of the store's own, pipelined with the calls of concurrent turns
+(`PipelinedCaller`); with ``client=``, through that client.
 
 Keys, for a conversation ``K`` under the prefix ``P``: ``P{K}:lease`` (the
 holder's token, expiring after the lease's ttl), ``P{K}:fence`` (the last token
@@ -107,9 +109,11 @@ class RedisStore:
         idle_ttl: Forget a conversation this many seconds after its last save
             (None: keep it). Keep it far longer than ``lock_ttl``.
         client: A `redis.asyncio.Redis` of your own, used instead of `url` (it is
-            not closed by `aclose`).
-        max_connections: Connections to `url` open at most; calls beyond that wait
-            for a free one (they never fail for it). Not used with ``client=``.
+            not closed by `aclose`); calls go through its ``execute_command``, with
+            its pool, retries and cluster routing.
+        max_connections: Connections to `url` open at most. The store needs one:
+            it pipelines every call on it, so calls never wait for a connection
+            nor fail for want of one. Not used with ``client=``.
 
     Raises:
         ImportError: redis-py is not installed.
@@ -136,7 +140,7 @@ class RedisStore:
         self._redis: Caller = (
             ClientCaller(client)
             if client is not None
-            else connections_for_url(url, max_connections=max_connections, needed_by="RedisStore")
+            else connections_for_url(url, needed_by="RedisStore")
         )
         self._wakeups = Wakeups()
         self._rate = RedisRateLimit(self._redis, prefix)

@@ -1,10 +1,10 @@
-"""Connections to a Redis URL that make calls wait for a free one instead of failing.
+"""Connections to a Redis URL on which calls never fail for want of a free connection.
 
 redis-py's default pool raises ``MaxConnectionsError`` once more calls run at
-once than it holds connections. Ours wait their turn, as `RateLimit` promises:
-`redis_from_url` (a client on a `BlockingConnectionPool` with no wait limit, for
-the batch queue) and `connections_for_url` (the store's own connections, see
-`ConnectionCaller`).
+once than it holds connections. `redis_from_url` (for the batch queue) makes a
+client on a `BlockingConnectionPool` with no wait limit: extra calls wait their
+turn. `connections_for_url` (for `RedisStore`) pipelines every call on one
+connection, so none waits for a connection at all (see `PipelinedCaller`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-from ._redis_wire import ConnectionCaller
+from ._redis_pipeline import PipelinedCaller
 
 __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
@@ -59,8 +59,8 @@ def redis_from_url(url: str, *, max_connections: int, needed_by: str) -> Redis:
     return Redis.from_pool(pool)
 
 
-def connections_for_url(url: str, *, max_connections: int, needed_by: str) -> ConnectionCaller:
-    """At most `max_connections` connections to `url`, made on first use; calls wait past that.
+def connections_for_url(url: str, *, needed_by: str) -> PipelinedCaller:
+    """One pipelined connection to `url`, made on first use.
 
     Raises:
         ImportError: redis-py is not installed (the message says how to install it).
@@ -71,4 +71,4 @@ def connections_for_url(url: str, *, max_connections: int, needed_by: str) -> Co
         raise ImportError(
             f"{needed_by} needs redis-py: pip install 'pathors-async[redis]'"
         ) from exc
-    return ConnectionCaller(ConnectionPool.from_url(url), max_connections=max_connections)
+    return PipelinedCaller(ConnectionPool.from_url(url))

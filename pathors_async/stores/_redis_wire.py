@@ -14,17 +14,14 @@ its pool, retries and cluster routing. Both reload a script the server forgot
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import sys
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
 if TYPE_CHECKING:
-    from redis.asyncio import ConnectionPool, Redis
-    from redis.asyncio.connection import AbstractConnection
+    from redis.asyncio import Redis
 
-__all__ = ["Arg", "Caller", "ClientCaller", "ConnectionCaller", "LuaScript", "pack"]
+__all__ = ["Arg", "Caller", "ClientCaller", "LuaScript", "pack"]
 
 Arg = Union[bytes, str, int]  # noqa: UP007 - a runtime alias, and Python 3.10 is supported
 
@@ -94,107 +91,6 @@ class Caller(Protocol):
     async def aclose(self) -> None:
         """Let go of the connections."""
         ...  # pragma: no cover - a protocol
-
-
-class ConnectionCaller:
-    """Our own connections to one Redis, made with the settings of `pool` (its URL).
-
-    A connection is used by one call at a time and goes back to the free list
-    after it. redis-py disconnects a connection whose exchange was interrupted
-    (an error, a timeout, a cancellation), so none goes back with a reply left
-    unread; a disconnected one connects again on its next use. A call that finds
-    its idle connection dead (the server restarted) tries once more on a new one.
-
-    The URL's ``socket_timeout`` (redis-py's default when it has none) bounds each
-    call as a whole (connecting, sending, reading) under one timer, instead of
-    redis-py's timer per send and per read: the same bound for less CPU.
-
-    Args:
-        pool: Makes the connections (``pool.make_connection()``); nothing else of it is used.
-        max_connections: Connections open at most; further calls wait for one.
-    """
-
-    def __init__(self, pool: ConnectionPool, *, max_connections: int) -> None:
-        from redis.exceptions import ConnectionError as Disconnected  # noqa: PLC0415 - optional
-        from redis.exceptions import NoScriptError  # noqa: PLC0415 - the extra is optional
-
-        self._no_script, self._disconnected = NoScriptError, Disconnected
-        probe = pool.make_connection()  # type: ignore[no-untyped-call]  # not connected: only its settings are read
-        self._timeout: float | None = probe.socket_timeout or None
-        pool.connection_kwargs.update(
-            socket_timeout=None, socket_connect_timeout=probe.socket_connect_timeout
-        )
-        self._pool: Any = pool  # redis-py's own types are too loose to help here
-        self._slots = asyncio.Semaphore(max_connections)
-        self._idle: list[AbstractConnection] = []
-        self._closed = False
-
-    async def script(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:  # noqa: ANN401
-        """Run `script` by its SHA-1, or by its source when the server does not know it."""
-        packed = script.packed(keys, args)
-        async with self._slots:
-            connection = self._take()
-            try:
-                try:
-                    return await self._bounded(self._exchange(connection, packed))
-                except self._no_script:
-                    packed = script.packed(keys, args, by_sha=False)
-                    return await self._bounded(self._exchange(connection, packed))
-            finally:
-                await self._give_back(connection)
-
-    async def command(self, *parts: Arg) -> Any:  # noqa: ANN401
-        """Run one command."""
-        packed = pack(*parts)
-        async with self._slots:
-            connection = self._take()
-            try:
-                return await self._bounded(self._exchange(connection, packed))
-            finally:
-                await self._give_back(connection)
-
-    def _take(self) -> AbstractConnection:
-        return self._idle.pop() if self._idle else self._pool.make_connection()
-
-    async def _give_back(self, connection: AbstractConnection) -> None:
-        if self._closed:
-            await connection.disconnect()
-        else:
-            self._idle.append(connection)
-
-    async def _bounded(self, call: Awaitable[Any]) -> Any:  # noqa: ANN401
-        if self._timeout is None:
-            return await call
-        try:
-            if sys.version_info >= (3, 11):
-                async with asyncio.timeout(self._timeout):
-                    return await call
-            return await asyncio.wait_for(call, self._timeout)  # pragma: no cover - Python 3.10
-        except asyncio.TimeoutError:
-            from redis.exceptions import TimeoutError as NoReply  # noqa: PLC0415 - optional
-
-            raise NoReply(
-                f"no reply within {self._timeout:g} s (the URL's socket_timeout)"
-            ) from None
-
-    async def _exchange(self, connection: AbstractConnection, packed: bytes) -> Any:  # noqa: ANN401
-        was_connected = connection.is_connected
-        try:
-            await connection.send_packed_command(packed)
-            return await connection.read_response()
-        except self._disconnected:
-            if not was_connected:
-                raise
-        # the idle connection had died (redis-py has disconnected it): once more, connecting anew
-        await connection.send_packed_command(packed)
-        return await connection.read_response()
-
-    async def aclose(self) -> None:
-        """Close the idle connections, and each busy one when its call ends."""
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            await connection.disconnect()
 
 
 class ClientCaller:
