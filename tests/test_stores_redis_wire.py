@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -148,3 +149,37 @@ async def test_a_server_that_never_answers_is_a_store_error_after_socket_timeout
                 await call
             assert "s3cret" not in str(info.value)
         await store.aclose()
+
+
+def test_a_store_serves_one_event_loop_after_another(redis_url):
+    store = RedisStore(redis_url + "?socket_timeout=2", prefix=unique_prefix())
+    asyncio.run(turn(store))  # left open, as a script run twice might
+    assert asyncio.run(store.load("k")) == DATA
+    asyncio.run(store.aclose())
+
+
+async def test_without_a_socket_timeout_calls_wait_as_long_as_it_takes(redis_url):
+    store = RedisStore(redis_url + "?socket_timeout=0", prefix=unique_prefix())
+    await turn(store)
+    assert await store.load("k") == DATA
+    await store.aclose()
+
+
+async def test_an_error_reply_is_that_calls_store_error_only(redis_url, admin):
+    store = RedisStore(redis_url, prefix=unique_prefix())
+    await admin.hset(store._keys("k")[2], "not", "a string")
+    results = await asyncio.gather(store.load("k"), store.load("other"), return_exceptions=True)
+    assert isinstance(results[0], StoreError)
+    assert "WRONGTYPE" in str(results[0])
+    assert results[1] is None
+    await store.aclose()
+
+
+async def test_a_server_that_is_down_fails_every_waiting_call():
+    with socket.socket() as probe:  # a free port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = RedisStore(f"redis://127.0.0.1:{port}/0", prefix=unique_prefix())
+    results = await asyncio.gather(*(store.load(f"k{n}") for n in range(3)), return_exceptions=True)
+    assert all(isinstance(result, StoreError) for result in results)
+    await store.aclose()

@@ -49,6 +49,7 @@ class PipelinedCaller:
             socket_timeout=None, socket_connect_timeout=probe.socket_connect_timeout
         )
         self._pool: Any = pool  # redis-py's own types are too loose to help here
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one the tasks below run in
         self._connection: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -81,12 +82,21 @@ class PipelinedCaller:
 
     def _submit(self, packed: bytes) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._start_over(loop)
         reply = loop.create_future()
         self._outbox.append(packed)
         self._unsent.append(reply)
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush())
         return reply
+
+    def _start_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Forget the connection and tasks of another event loop (one that has ended)."""
+        self._loop = loop
+        self._connection = self._reader = self._flusher = self._watchdog = None
+        self._outbox, self._unsent = [], []
+        self._in_flight.clear()
 
     def _watch(self) -> None:
         """Drop the connection if its oldest call has waited `_timeout` seconds for its reply."""
