@@ -118,6 +118,7 @@ class PipelinedCaller:
     async def _flush(self) -> None:
         """Write what was submitted, in order, connecting first if need be."""
         connection = self._connection
+        ended = False
         try:
             if connection is None:
                 connection = self._connection = self._pool.make_connection()
@@ -126,13 +127,16 @@ class PipelinedCaller:
                 self._send_off(self._unsent)
                 self._unsent = []
                 await connection.send_packed_command(packed, check_health=False)  # connects first
-                if self._reader is None:
+                if self._reader is None and connection is self._connection:  # not dropped since
                     self._reader = asyncio.get_running_loop().create_task(self._read(connection))
+        except asyncio.CancelledError:  # the event loop is ending
+            ended = True
+            raise
         except Exception as exc:  # noqa: BLE001 - each waiting call gets it
             await self._drop(connection, exc, unsent_too=True)
         finally:
             self._flusher = None
-            if self._outbox:  # submitted after a drop: a new connection carries them
+            if self._outbox and not ended:  # submitted after a drop: a new connection carries them
                 self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
     def _send_off(self, replies: list[asyncio.Future[Any]]) -> None:
