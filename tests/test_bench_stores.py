@@ -9,7 +9,10 @@ from .test_benchmarks import BENCHMARKS, run
 def test_bench_stores_runs():
     sizes = ("--ops", "20", "--hot-turns", "5", "--keys", "10", "--turns-per-key", "1")
     out = run("bench_stores.py", *sizes, "--concurrency", "5", "--repeat", "1")
+    assert "pinning: " in out  # pinned with taskset, or why not
     assert "1. the store alone, per turn" in out
+    assert "client CPU µs" in out
+    assert "share of one CPU: client " in out
     assert "   SQLiteStore " in out
     assert "   no store " in out
     assert " turns/s, " in out  # more, fewer or as many: whichever it measured

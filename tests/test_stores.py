@@ -340,8 +340,10 @@ async def test_a_damaged_record_leaves_no_lease_and_can_be_deleted(kind, request
         store: MemoryStore | RedisStore = MemoryStore()
         store._data["k"] = "not json"
     else:
-        store = RedisStore(request.getfixturevalue("redis_url"), prefix=unique_prefix())
-        await store._redis.set(store._keys("k")[2], b"not json")
+        url = request.getfixturevalue("redis_url")
+        store = RedisStore(url, prefix=unique_prefix())
+        async with Redis.from_url(url) as admin:
+            await admin.set(store._keys("k")[2], b"not json")
     with pytest.raises(StoreError, match="not a JSON object"):
         await store.acquire("k", ttl=30, wait=0, load=True)
     lease = await store.acquire("k", ttl=30, wait=0)  # the failed attempt left no lease

@@ -7,6 +7,7 @@ import contextlib
 
 import anyio
 import pytest
+from redis.asyncio import Redis
 
 from pathors_async import (
     Agent,
@@ -397,12 +398,13 @@ async def test_a_redis_fence_outlives_a_turn_longer_than_the_idle_ttl(agent, gat
     conversations = Conversations(agent, store, lock_ttl=0.3, lock_wait=0)
     await conversations.send("k", "first")
     fence = store._keys("k")[1]
-    first = int(await store._redis.get(fence))
+    admin = Redis.from_url(redis_url)
+    first = int(await admin.get(fence))
     fake.reply_tool_calls([{"name": "wait_for_go"}])
     run = asyncio.ensure_future(conversations.send("k", "slow"))
     await gate["entered"].wait()
     await asyncio.sleep(0.9)  # time itself is the subject: past the idle ttl, renewed all along
-    assert await store._redis.exists(fence)
+    assert await admin.exists(fence)
     gate["go"].set()
     assert (await run).output.endswith("wait_for_go: went")  # the fenced save was accepted
     saved = await conversations.load("k")
@@ -411,7 +413,8 @@ async def test_a_redis_fence_outlives_a_turn_longer_than_the_idle_ttl(agent, gat
     lease = await store.acquire("k", ttl=1, wait=0)
     assert lease.token == first + 2  # tokens only grew
     await store.release(lease)
-    assert 0 < await store._redis.pttl(fence) <= 1500
+    assert 0 < await admin.pttl(fence) <= 1500
+    await admin.aclose()
     await store.aclose()
 
 

@@ -3,7 +3,9 @@
 Needs the ``redis`` extra (``pip install 'pathors-async[redis]'``, redis-py's
 asyncio client). Taking a lease (with the conversation), renewing it, releasing
 it and the fenced save are each one Lua script, atomic on the server: a turn
-costs two round trips, renewals aside.
+costs two round trips, renewals aside. With a URL, every call goes out on one
+connection of the store's own, pipelined with the calls of concurrent turns
+(`PipelinedCaller`); with ``client=``, through that client.
 
 Keys, for a conversation ``K`` under the prefix ``P``: ``P{K}:lease`` (the
 holder's token, expiring after the lease's ttl), ``P{K}:fence`` (the last token
@@ -25,8 +27,9 @@ import attrs
 from pathors_async._errors import StoreError
 
 from ._protocol import Lease, check_key, check_lease, check_seconds, decode, encode, lease_lost
-from ._redis_pool import DEFAULT_MAX_CONNECTIONS, check_max_connections, redis_from_url
+from ._redis_pool import DEFAULT_MAX_CONNECTIONS, check_max_connections, connections_for_url
 from ._redis_rate import RedisRateLimit
+from ._redis_wire import Arg, Caller, ClientCaller, LuaScript
 from ._waiting import Wakeups, acquire_cancel_safe, wait_for_lease
 
 if TYPE_CHECKING:
@@ -36,7 +39,10 @@ __all__ = ["RedisStore"]
 
 T = TypeVar("T")
 
-ACQUIRE: Final = """
+ACQUIRE: Final = LuaScript(
+    keys=3,
+    args=3,
+    source="""
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, false} end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
@@ -44,18 +50,30 @@ if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3] + ARGV[1]) 
 local data = false
 if ARGV[2] == '1' then data = redis.call('GET', KEYS[3]) end
 return {token, data}
-"""
-RENEW: Final = """
+""",
+)
+RENEW: Final = LuaScript(
+    keys=2,
+    args=3,
+    source="""
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3] + ARGV[2]) end
 return 1
-"""
-RELEASE: Final = """
+""",
+)
+RELEASE: Final = LuaScript(
+    keys=1,
+    args=1,
+    source="""
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
-"""
-SAVE: Final = """
+""",
+)
+SAVE: Final = LuaScript(
+    keys=3,
+    args=4,
+    source="""
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 if tonumber(ARGV[4]) > 0 then
     redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
@@ -65,7 +83,8 @@ else
 end
 if ARGV[3] == '1' and redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
-"""
+""",
+)
 
 
 def _safe_url(url: str) -> str:
@@ -90,9 +109,11 @@ class RedisStore:
         idle_ttl: Forget a conversation this many seconds after its last save
             (None: keep it). Keep it far longer than ``lock_ttl``.
         client: A `redis.asyncio.Redis` of your own, used instead of `url` (it is
-            not closed by `aclose`).
-        max_connections: Connections to `url` open at most; calls beyond that wait
-            for a free one (they never fail for it). Not used with ``client=``.
+            not closed by `aclose`); calls go through its ``execute_command``, with
+            its pool, retries and cluster routing.
+        max_connections: Connections to `url` open at most. The store needs one:
+            it pipelines every call on it, so calls never wait for a connection
+            nor fail for want of one. Not used with ``client=``.
 
     Raises:
         ImportError: redis-py is not installed.
@@ -116,25 +137,20 @@ class RedisStore:
         self.prefix = prefix
         self.idle_ttl = None if idle_ttl is None else check_seconds("idle_ttl", idle_ttl)
         self._where = _safe_url(url) if client is None else "a given client"
-        if client is None:
-            client = redis_from_url(url, max_connections=max_connections, needed_by="RedisStore")
-            self._owns_client = True
-        else:
-            self._owns_client = False
-        self._redis = client
-        self._acquire = client.register_script(ACQUIRE)
-        self._renew = client.register_script(RENEW)
-        self._release = client.register_script(RELEASE)
-        self._save = client.register_script(SAVE)
+        self._redis: Caller = (
+            ClientCaller(client)
+            if client is not None
+            else connections_for_url(url, needed_by="RedisStore")
+        )
         self._wakeups = Wakeups()
-        self._rate = RedisRateLimit(client, prefix)
+        self._rate = RedisRateLimit(self._redis, prefix)
 
     def __repr__(self) -> str:
         return f"RedisStore({self._where!r}, prefix={self.prefix!r})"
 
-    def _keys(self, key: str) -> list[str]:
-        base = f"{self.prefix}{{{key}}}"
-        return [f"{base}:lease", f"{base}:fence", f"{base}:data"]
+    def _keys(self, key: str) -> tuple[bytes, bytes, bytes]:
+        base = f"{self.prefix}{{{key}}}".encode()
+        return base + b":lease", base + b":fence", base + b":data"
 
     @property
     def _idle_ms(self) -> int:
@@ -157,18 +173,16 @@ class RedisStore:
         check_key(key)
         ttl = check_seconds("ttl", ttl)
         wait = check_seconds("wait", wait, allow_zero=True)
-        args = [_millis(ttl), int(load), self._idle_ms]
+        keys, args = self._keys(key), (_millis(ttl), int(load), self._idle_ms)
 
         async def try_once() -> Lease | None:
             expires_at = time.time() + ttl
-            token, data = await self._call(
-                key, lambda: self._acquire(keys=self._keys(key), args=args)
-            )
+            token, data = await self._call(key, lambda: self._redis.script(ACQUIRE, keys, args))
             if not token:
                 return None
             lease = Lease(key=key, token=int(token), expires_at=expires_at)
             try:
-                loaded = decode(key, data) if data is not None else None
+                loaded = None if data is None or data is False else decode(key, data)
             except StoreError:  # a damaged record: give the lease back
                 await self.release(lease)
                 raise
@@ -187,8 +201,8 @@ class RedisStore:
         ttl = check_seconds("ttl", ttl)
         expires_at = time.time() + ttl
         keys = self._keys(lease.key)[:2]
-        args = [lease.token, _millis(ttl), self._idle_ms]
-        renewed = await self._call(lease.key, lambda: self._renew(keys=keys, args=args))
+        args = (lease.token, _millis(ttl), self._idle_ms)
+        renewed = await self._call(lease.key, lambda: self._redis.script(RENEW, keys, args))
         if not renewed:
             raise lease_lost(lease.key, lease.token)
         return attrs.evolve(lease, expires_at=expires_at, data=None)
@@ -196,13 +210,15 @@ class RedisStore:
     async def release(self, lease: Lease) -> None:
         """Give the lease up (see `ConversationStore.release`)."""
         lease_key = self._keys(lease.key)[:1]
-        await self._call(lease.key, lambda: self._release(keys=lease_key, args=[lease.token]))
+        await self._call(lease.key, lambda: self._redis.script(RELEASE, lease_key, (lease.token,)))
         self._wakeups.notify(lease.key)
 
     async def load(self, key: str) -> dict[str, Any] | None:
         """Return the saved data of `key`, or None."""
         data_key = self._keys(check_key(key))[2]
-        data: bytes | str | None = await self._call(key, lambda: self._redis.get(data_key))
+        data: bytes | str | None = await self._call(
+            key, lambda: self._redis.command(b"GET", data_key)
+        )
         return decode(key, data) if data is not None else None
 
     async def save(
@@ -210,8 +226,9 @@ class RedisStore:
     ) -> None:
         """Save `data`, fenced by `lease` (see `ConversationStore.save`): one round trip."""
         check_lease(check_key(key), lease)
-        args: list[str | int] = [lease.token, encode(data), int(release), self._idle_ms]
-        saved = await self._call(key, lambda: self._save(keys=self._keys(key), args=args))
+        keys = self._keys(key)
+        args: tuple[Arg, ...] = (lease.token, encode(data), int(release), self._idle_ms)
+        saved = await self._call(key, lambda: self._redis.script(SAVE, keys, args))
         if not saved:
             raise lease_lost(key, lease.token)
         if release:
@@ -220,7 +237,7 @@ class RedisStore:
     async def delete(self, key: str) -> None:
         """Remove the saved data of `key` (the fence stays, so tokens keep growing)."""
         data_key = self._keys(check_key(key))[2]
-        await self._call(key, lambda: self._redis.delete(data_key))
+        await self._call(key, lambda: self._redis.command(b"DEL", data_key))
 
     async def rate_limit_reserve(
         self, *, interval: float, tolerance: float, recheck: bool = False
@@ -233,7 +250,7 @@ class RedisStore:
         Returns:
             Seconds to wait for the slot.
         """
-        where = self._rate.keys[0]
+        where = self._rate.keys[0].decode()
         return await self._call(
             where,
             lambda: self._rate.reserve(interval=interval, tolerance=tolerance, recheck=recheck),
@@ -241,10 +258,9 @@ class RedisStore:
 
     async def rate_limit_pause(self, seconds: float, *, tolerance: float) -> None:
         """Pause the shared `RateLimit` budget for `seconds` (a 429's ``Retry-After``)."""
-        where = self._rate.keys[1]
+        where = self._rate.keys[1].decode()
         await self._call(where, lambda: self._rate.pause(seconds, tolerance=tolerance))
 
     async def aclose(self) -> None:
         """Close the connection pool (not a client given as ``client=``)."""
-        if self._owns_client:
-            await self._redis.aclose()
+        await self._redis.aclose()

@@ -1,8 +1,10 @@
-"""One redis-py client per URL whose pool waits for a free connection instead of failing.
+"""Connections to a Redis URL on which calls never fail for want of a free connection.
 
 redis-py's default pool raises ``MaxConnectionsError`` once more calls run at
-once than it holds connections; ours (a `BlockingConnectionPool` with no wait
-limit) makes the extra calls wait their turn, as `RateLimit` promises.
+once than it holds connections. `redis_from_url` (for the batch queue) makes a
+client on a `BlockingConnectionPool` with no wait limit: extra calls wait their
+turn. `connections_for_url` (for `RedisStore`) pipelines every call on one
+connection, so none waits for a connection at all (see `PipelinedCaller`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["DEFAULT_MAX_CONNECTIONS", "check_max_connections", "redis_from_url"]
+from ._redis_pipeline import PipelinedCaller
+
+__all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "check_max_connections",
+    "connections_for_url",
+    "redis_from_url",
+]
 
 DEFAULT_MAX_CONNECTIONS = 50
 """Connections a store or batch job opens at most; further calls wait for one."""
@@ -48,3 +57,18 @@ def redis_from_url(url: str, *, max_connections: int, needed_by: str) -> Redis:
         ) from exc
     pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=None)
     return Redis.from_pool(pool)
+
+
+def connections_for_url(url: str, *, needed_by: str) -> PipelinedCaller:
+    """One pipelined connection to `url`, made on first use.
+
+    Raises:
+        ImportError: redis-py is not installed (the message says how to install it).
+    """
+    try:
+        from redis.asyncio import ConnectionPool  # noqa: PLC0415 - optional extra
+    except ImportError as exc:
+        raise ImportError(
+            f"{needed_by} needs redis-py: pip install 'pathors-async[redis]'"
+        ) from exc
+    return PipelinedCaller(ConnectionPool.from_url(url))

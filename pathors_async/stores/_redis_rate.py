@@ -9,10 +9,9 @@ budget; each script is one atomic round trip and answers with the wait.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
+from ._redis_wire import Caller, LuaScript
 
 __all__ = ["RedisRateLimit"]
 
@@ -22,8 +21,10 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 """
 
 #: KEYS: tat, paused; ARGV: interval, tolerance (µs), recheck (0/1). Returns the wait in µs.
-RESERVE: Final = (
-    _NOW
+RESERVE: Final = LuaScript(
+    keys=2,
+    args=3,
+    source=_NOW
     + """
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
@@ -39,12 +40,14 @@ if interval > 0 then
     redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', keep)
 end
 return at - now
-"""
+""",
 )
 
 #: KEYS: paused; ARGV: seconds (µs), tolerance (µs). A longer pause already set stays.
-PAUSE: Final = (
-    _NOW
+PAUSE: Final = LuaScript(
+    keys=1,
+    args=2,
+    source=_NOW
     + """
 local until_ = now + tonumber(ARGV[1])
 local paused = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -53,7 +56,7 @@ if until_ > paused then
     redis.call('SET', KEYS[1], string.format('%.0f', until_), 'PX', keep)
 end
 return 1
-"""
+""",
 )
 
 
@@ -62,25 +65,25 @@ def _micros(seconds: float) -> int:
 
 
 class RedisRateLimit:
-    """The budget's two scripts, bound to a client and a key prefix.
+    """The budget's two scripts, bound to the store's connections and key prefix.
 
     Args:
-        client: The redis-py asyncio client.
+        redis: The store's way to Redis.
         prefix: The store's key prefix (processes share a budget by sharing it).
     """
 
-    def __init__(self, client: Redis, prefix: str) -> None:
-        base = f"{prefix}{{rate-limit}}"
-        self.keys = [f"{base}:tat", f"{base}:paused"]
-        self._reserve = client.register_script(RESERVE)
-        self._pause = client.register_script(PAUSE)
+    def __init__(self, redis: Caller, prefix: str) -> None:
+        base = f"{prefix}{{rate-limit}}".encode()
+        self.keys = (base + b":tat", base + b":paused")
+        self._redis = redis
 
     async def reserve(self, *, interval: float, tolerance: float, recheck: bool) -> float:
         """Take the next slot; return the seconds to wait for it (see `GcraState.reserve`)."""
-        args = [_micros(interval), _micros(tolerance), int(recheck)]
-        wait = await self._reserve(keys=self.keys, args=args)
+        args = (_micros(interval), _micros(tolerance), int(recheck))
+        wait = await self._redis.script(RESERVE, self.keys, args)
         return max(0, int(wait)) / 1_000_000
 
     async def pause(self, seconds: float, *, tolerance: float) -> None:
         """Let no slot fall for `seconds` (see `GcraState.pause`)."""
-        await self._pause(keys=self.keys[1:], args=[_micros(seconds), _micros(tolerance)])
+        args = (_micros(seconds), _micros(tolerance))
+        await self._redis.script(PAUSE, self.keys[1:], args)

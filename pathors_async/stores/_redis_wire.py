@@ -1,0 +1,121 @@
+"""How `RedisStore` talks to Redis: Lua calls packed from cached bytes, on connections of its own.
+
+redis-py's ``Script.__call__`` and ``Redis.execute_command`` cost more client CPU
+than a turn's two Lua calls are worth: every argument encoded one by one, the
+blocking pool's Condition, its observability hooks. `ConnectionCaller` sends the
+same commands through redis-py's public connection API instead: ``EVALSHA``
+packed from a head cached per script (``send_packed_command``), the reply read
+with ``read_response``, on connections of its own kept in a free list behind an
+`asyncio.Semaphore` (calls past ``max_connections`` wait for a connection, never
+fail for it). `ClientCaller` sends them through a client the user gave, with
+its pool, retries and cluster routing. Both reload a script the server forgot
+(a restart, ``SCRIPT FLUSH``) with one ``EVAL``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Union
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["Arg", "Caller", "ClientCaller", "LuaScript", "pack"]
+
+Arg = Union[bytes, str, int]  # noqa: UP007 - a runtime alias, and Python 3.10 is supported
+
+
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+def to_bytes(value: Arg) -> bytes:
+    """`value` as Redis receives it: bytes as they are, text as UTF-8, a number in decimal."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    return b"%d" % value
+
+
+def pack(*parts: Arg) -> bytes:
+    """One command in RESP, ready for ``send_packed_command``."""
+    return b"*%d\r\n%b" % (len(parts), b"".join([_bulk(to_bytes(part)) for part in parts]))
+
+
+class LuaScript:
+    """A Lua script called with a fixed number of keys and arguments, its command heads cached.
+
+    Args:
+        source: The Lua text.
+        keys: How many keys every call passes.
+        args: How many arguments every call passes.
+    """
+
+    def __init__(self, source: str, *, keys: int, args: int) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
+        self.keys = keys
+        self.args = args
+        count, numkeys = b"*%d\r\n" % (3 + keys + args), _bulk(b"%d" % keys)
+        self._by_sha = count + _bulk(b"EVALSHA") + _bulk(self.sha.encode()) + numkeys
+        self._by_source = count + _bulk(b"EVAL") + _bulk(source.encode()) + numkeys
+
+    def packed(self, keys: Sequence[Arg], args: Sequence[Arg], *, by_sha: bool = True) -> bytes:
+        """The ``EVALSHA`` (or, with ``by_sha=False``, ``EVAL``) command for one call.
+
+        Raises:
+            ValueError: Not the script's number of keys and arguments.
+        """
+        if len(keys) != self.keys or len(args) != self.args:
+            raise ValueError(
+                f"this script takes {self.keys} keys and {self.args} arguments, "
+                f"got {len(keys)} and {len(args)}"
+            )
+        head = self._by_sha if by_sha else self._by_source
+        return head + b"".join([_bulk(to_bytes(part)) for part in (*keys, *args)])
+
+
+class Caller(Protocol):
+    """Runs scripts and plain commands on one Redis; its errors are redis-py's."""
+
+    async def script(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:  # noqa: ANN401
+        """Run `script`; return its reply."""
+        ...  # pragma: no cover - a protocol
+
+    async def command(self, *parts: Arg) -> Any:  # noqa: ANN401
+        """Run one command; return its reply."""
+        ...  # pragma: no cover - a protocol
+
+    async def aclose(self) -> None:
+        """Let go of the connections."""
+        ...  # pragma: no cover - a protocol
+
+
+class ClientCaller:
+    """The commands sent through a `redis.asyncio.Redis` the user gave (not closed here)."""
+
+    def __init__(self, client: Redis) -> None:
+        from redis.exceptions import NoScriptError  # noqa: PLC0415 - the extra is optional
+
+        self._no_script = NoScriptError
+        self._client: Any = client  # redis-py's own types are too loose to help here
+
+    async def script(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:  # noqa: ANN401
+        """Run `script` by its SHA-1, or by its source when the server does not know it."""
+        try:
+            return await self._client.execute_command(
+                "EVALSHA", script.sha, len(keys), *keys, *args
+            )
+        except self._no_script:
+            return await self._client.execute_command(
+                "EVAL", script.source, len(keys), *keys, *args
+            )
+
+    async def command(self, *parts: Arg) -> Any:  # noqa: ANN401
+        """Run one command."""
+        return await self._client.execute_command(*parts)
+
+    async def aclose(self) -> None:
+        """Nothing to do: the client is the user's."""
