@@ -81,3 +81,31 @@ def test_a_saved_transcript_with_tool_calls_round_trips(agent):
     assert conversation.messages[2] == Message(
         role="tool", tool_call_id="c1", name="w", content="sunny"
     )
+
+
+def call_with(**changes):
+    call = {"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+    return {**call, **changes}
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        ({"role": "user", "content": "a tuple, not a list"},),
+        [{"role": "assistant", "tool_calls": ({"id": "c1", "function": {"name": "w"}},)}],
+        [{"role": "assistant", "tool_calls": ["not a dict"]}],
+        [{"role": "assistant", "tool_calls": [call_with(function="w")]}],
+        [{"role": "assistant", "tool_calls": [call_with(id=1)]}],
+        [{"role": "assistant", "tool_calls": [call_with(type=1)]}],
+        [{"role": "assistant", "tool_calls": [call_with(function={"name": 1})]}],
+        [{"role": "assistant", "tool_calls": [call_with(function={"name": "w", "arguments": 1})]}],
+        [{"role": "assistant", "tool_calls": [call_with(function={"name": "w"}, extra=1)]}],
+        [{"role": "tool", "content": "no tool_call_id"}],
+    ],
+)
+def test_what_to_dict_never_writes_is_restored_or_refused_as_the_checks_say(agent, messages):
+    expected = outcome(lambda: answer_unanswered(to_messages(messages), len(messages))[0])
+    restored = outcome(
+        lambda: Conversation.from_dict({**FORMAT, "messages": messages}, agent=agent).messages
+    )
+    assert restored == expected
