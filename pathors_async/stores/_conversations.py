@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,6 +33,7 @@ logger = logging.getLogger("pathors_async.stores")
 
 #: How many conversations a `Conversations` keeps after their turn (the most recent).
 RECENT: Final = 256
+_MESSAGE_ONLY: Final = frozenset({Message})
 
 
 @attrs.define
@@ -104,8 +106,9 @@ class Conversations:
         self.lock_ttl = check_seconds("lock_ttl", lock_ttl)
         self.lock_wait = check_seconds("lock_wait", lock_wait, allow_zero=True)
         self._finishing: set[asyncio.Task[None]] = set()
-        # key -> (the data saved, the conversation it came from), most recent last
-        self._recent: dict[str, tuple[dict[str, Any], Conversation]] = {}
+        # key -> (the data saved, the conversation it came from), most recent last; an
+        # OrderedDict, as a dict slows down when its oldest items are removed one by one
+        self._recent: OrderedDict[str, tuple[dict[str, Any], Conversation]] = OrderedDict()
 
     def __repr__(self) -> str:
         return (
@@ -311,11 +314,11 @@ class Conversations:
         Only when `from_dict` would give back the very same messages: a
         `ToolResult` comes back from the data as a plain `Message`.
         """
-        if any(type(message) is not Message for message in conversation.messages):
+        if not set(map(type, conversation.messages)) <= _MESSAGE_ONLY:
             return
         self._recent[key] = (saved, conversation)
         if len(self._recent) > RECENT:
-            del self._recent[next(iter(self._recent))]
+            self._recent.popitem(last=False)
 
     async def _save(self, turn: _Turn, data: dict[str, Any] | None) -> None:
         """Save and release; if the save fails, release anyway (best-effort) and raise."""
