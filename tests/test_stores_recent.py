@@ -8,6 +8,11 @@ from pathors_async import Agent, Message, ToolRegistry
 from pathors_async.stores import Conversations, MemoryStore, SQLiteStore, _conversations
 
 
+@pytest.fixture(autouse=True)
+def keep_short_ones_too(monkeypatch):
+    monkeypatch.setattr(_conversations, "KEEP_FROM", 0)
+
+
 @pytest.fixture(params=["memory", "sqlite"])
 async def store(request, tmp_path):
     made = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "c.db")
@@ -66,3 +71,12 @@ async def test_only_the_most_recent_are_kept_and_never_tool_results(client, monk
     assert "t" not in with_tools._recent  # from the data, it would be a plain Message
     again = await with_tools.send("t", "thanks")
     assert [type(m) for m in again.messages[:4]] == [Message] * 4
+
+
+async def test_short_conversations_are_not_kept(client, monkeypatch):
+    monkeypatch.setattr(_conversations, "KEEP_FROM", 4)
+    conversations = Conversations(Agent(client), MemoryStore())
+    await conversations.send("k", "one")  # 2 messages: cheaper to build again than to keep
+    assert "k" not in conversations._recent
+    await conversations.send("k", "two")
+    assert "k" in conversations._recent

@@ -31,8 +31,10 @@ __all__ = ["Conversations"]
 
 logger = logging.getLogger("pathors_async.stores")
 
-#: How many conversations a `Conversations` keeps after their turn (the most recent).
+#: How many conversations a `Conversations` keeps after their turn (the most recent)...
 RECENT: Final = 256
+#: ...if they hold this many messages: shorter ones cost less to build again than to keep.
+KEEP_FROM: Final = 16
 _MESSAGE_ONLY: Final = frozenset({Message})
 
 
@@ -67,9 +69,10 @@ class Conversations:
     between requests; `send` and `stream` may be called concurrently, for the
     same key or different keys, from any number of processes sharing the store.
 
-    The last few hundred conversations it saved stay in memory: when the store
-    still holds exactly what was saved, the next turn of that conversation
-    takes them from there instead of building them again from the data.
+    The last few hundred conversations it saved (of 16 messages or more) stay
+    in memory: when the store still holds exactly what was saved, the next turn
+    of that conversation takes it from there instead of building every message
+    again from the data.
 
     Args:
         agent: The `Agent` that answers.
@@ -314,7 +317,8 @@ class Conversations:
         Only when `from_dict` would give back the very same messages: a
         `ToolResult` comes back from the data as a plain `Message`.
         """
-        if not set(map(type, conversation.messages)) <= _MESSAGE_ONLY:
+        messages = conversation.messages
+        if len(messages) < KEEP_FROM or not set(map(type, messages)) <= _MESSAGE_ONLY:
             return
         self._recent[key] = (saved, conversation)
         if len(self._recent) > RECENT:
