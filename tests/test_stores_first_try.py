@@ -46,6 +46,27 @@ async def test_an_acquire_cancelled_while_its_first_try_runs_gives_the_lease_bac
         await store.aclose()
 
 
+async def test_a_cancelled_first_try_that_found_the_lease_taken_leaves_it_to_its_holder(
+    tmp_path,
+):
+    clock = GateClock()
+    store = SQLiteStore(tmp_path / "c.db", clock=clock)
+    try:
+        held = await store.acquire("k", ttl=60, wait=0)
+        clock.armed = True
+        caller = asyncio.ensure_future(store.acquire("k", ttl=60, wait=5))
+        await asyncio.to_thread(clock.entered.wait, 10)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        clock.go.set()  # the take finds the lease held: nothing to give back
+        renewed = await store.renew(held, ttl=60)  # queued after the take: the holder keeps it
+        assert renewed.token == held.token
+        await store.release(renewed)
+    finally:
+        await store.aclose()
+
+
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
 async def test_a_missed_first_try_waits_then_takes_the_lease_once_released(kind, tmp_path):
     store = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "c.db")
