@@ -30,10 +30,6 @@ VERSION: Final = 1
 _MESSAGE_KEYS: Final = frozenset(("role", "content", "name", "tool_calls", "tool_call_id"))
 
 
-def _text_or_none(value: object) -> bool:
-    return value is None or type(value) is str
-
-
 def _saved_calls(raw: object) -> tuple[ToolCall, ...] | None:
     """Tool calls exactly as `to_dict` writes them, or None for anything else."""
     if type(raw) is not list:
@@ -69,8 +65,10 @@ def _saved_messages(raw: object) -> list[Message] | None:
             return None
         role, content = item.get("role"), item.get("content")
         name, call_id = item.get("name"), item.get("tool_call_id")
-        if type(role) is not str or not (
-            _text_or_none(content) and _text_or_none(name) and _text_or_none(call_id)
+        if type(role) is not str or not (  # inline: no call per field
+            (content is None or type(content) is str)
+            and (name is None or type(name) is str)
+            and (call_id is None or type(call_id) is str)
         ):
             return None
         calls = item.get("tool_calls")
