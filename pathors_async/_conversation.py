@@ -51,6 +51,24 @@ def _saved_calls(raw: object) -> tuple[ToolCall, ...] | None:
     return tuple(calls)
 
 
+def _message_dicts(messages: list[Message]) -> list[dict[str, Any]]:
+    """`unstructure_messages`, written out for messages without tool calls (most of them)."""
+    dicts = []
+    for message in messages:
+        if message.tool_calls is not None:
+            dicts.extend(unstructure_messages([message]))
+            continue
+        data = {"role": message.role}
+        if message.content is not None:
+            data["content"] = message.content
+        if message.name is not None:
+            data["name"] = message.name
+        if message.tool_call_id is not None:
+            data["tool_call_id"] = message.tool_call_id
+        dicts.append(data)
+    return dicts
+
+
 def _saved_messages(raw: object) -> list[Message] | None:
     """Messages exactly as `to_dict` writes them, built without the checks of user input.
 
@@ -258,7 +276,7 @@ class Conversation:
             "session_id": self.session_id,
             "history": self.history,
             "server_known": run.server_known if run is not None else self._server_known,
-            "messages": unstructure_messages(self._current()),
+            "messages": _message_dicts(self._current()),
         }
 
     @classmethod

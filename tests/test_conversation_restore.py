@@ -1,11 +1,20 @@
-"""`Conversation.from_dict`: the quick path for what `to_dict` wrote gives what the checks give."""
+"""`to_dict`/`from_dict`: the quick paths give exactly what the converter and the checks give."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pathors_async import Agent, AsyncPathors, Conversation, Message
-from pathors_async._converter import to_messages
+from pathors_async import (
+    Agent,
+    AsyncPathors,
+    Conversation,
+    FunctionCall,
+    Message,
+    ToolCall,
+    ToolFailure,
+    ToolResult,
+)
+from pathors_async._converter import to_messages, unstructure_messages
 from pathors_async._run import answer_unanswered
 
 FORMAT = {"format": "pathors_async.conversation", "version": 1}
@@ -109,3 +118,38 @@ def test_what_to_dict_never_writes_is_restored_or_refused_as_the_checks_say(agen
         lambda: Conversation.from_dict({**FORMAT, "messages": messages}, agent=agent).messages
     )
     assert restored == expected
+
+
+optional_text = st.one_of(st.none(), st.text(max_size=4))
+built_calls = st.lists(
+    st.builds(
+        ToolCall,
+        id=st.text(max_size=3),
+        function=st.builds(FunctionCall, name=st.text(max_size=3), arguments=st.just("{}")),
+    ),
+    max_size=2,
+)
+
+
+@st.composite
+def any_message(draw):
+    kind = draw(st.sampled_from([Message, ToolResult]))
+    fields = {
+        "role": "tool" if kind is ToolResult else draw(st.sampled_from(["user", "assistant"])),
+        "content": draw(optional_text),
+        "name": draw(optional_text),
+        "tool_call_id": draw(optional_text),
+        "tool_calls": draw(st.one_of(st.none(), built_calls)),
+    }
+    if kind is ToolResult:
+        fields["failure"] = draw(st.sampled_from([None, *ToolFailure]))
+    try:
+        return kind(**fields)
+    except ValueError:
+        return Message(role="user", content="a valid one instead")
+
+
+@given(st.lists(any_message(), max_size=5))
+def test_to_dict_writes_each_message_as_the_converter_does(agent, messages):
+    conversation = Conversation(agent, messages=messages)
+    assert conversation.to_dict()["messages"] == unstructure_messages(messages)
