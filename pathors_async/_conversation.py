@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from ._converter import to_messages, unstructure_messages
 from ._ids import check_session_id
-from ._models import Message
+from ._models import FunctionCall, Message, ToolCall
 from ._run import (
     AgentRun,
     HasRunSettings,
@@ -27,6 +27,79 @@ __all__ = ["Conversation", "HistoryMode"]
 
 FORMAT: Final = "pathors_async.conversation"
 VERSION: Final = 1
+_MESSAGE_KEYS: Final = frozenset(("role", "content", "name", "tool_calls", "tool_call_id"))
+
+
+def _saved_calls(raw: object) -> tuple[ToolCall, ...] | None:
+    """Tool calls exactly as `to_dict` writes them, or None for anything else."""
+    if type(raw) is not list:
+        return None
+    calls = []
+    for call in raw:
+        function = call.get("function") if type(call) is dict else None
+        if type(function) is not dict:
+            return None
+        call_id, kind = call.get("id"), call.get("type", "function")
+        name, arguments = function.get("name"), function.get("arguments", "{}")
+        if type(call_id) is not str or type(kind) is not str:
+            return None
+        if type(name) is not str or type(arguments) is not str:
+            return None
+        calls.append(
+            ToolCall(id=call_id, type=kind, function=FunctionCall(name=name, arguments=arguments))
+        )
+    return tuple(calls)
+
+
+def _message_dicts(messages: list[Message]) -> list[dict[str, Any]]:
+    """`unstructure_messages`, written out for messages without tool calls (most of them)."""
+    dicts = []
+    for message in messages:
+        if message.tool_calls is not None:
+            dicts.extend(unstructure_messages([message]))
+            continue
+        data = {"role": message.role}
+        if message.content is not None:
+            data["content"] = message.content
+        if message.name is not None:
+            data["name"] = message.name
+        if message.tool_call_id is not None:
+            data["tool_call_id"] = message.tool_call_id
+        dicts.append(data)
+    return dicts
+
+
+def _saved_messages(raw: object) -> list[Message] | None:
+    """Messages exactly as `to_dict` writes them, built without the checks of user input.
+
+    Returns None at the first thing `to_dict` would not have written; the caller
+    then hands the whole list to `to_messages`, which says what is wrong and where.
+    """
+    if type(raw) is not list:
+        return None
+    messages = []
+    for item in raw:
+        if type(item) is not dict or not item.keys() <= _MESSAGE_KEYS:
+            return None
+        role, content = item.get("role"), item.get("content")
+        name, call_id = item.get("name"), item.get("tool_call_id")
+        if type(role) is not str or not (  # inline: no call per field
+            (content is None or type(content) is str)
+            and (name is None or type(name) is str)
+            and (call_id is None or type(call_id) is str)
+        ):
+            return None
+        calls = item.get("tool_calls")
+        if calls is not None and (calls := _saved_calls(calls)) is None:
+            return None
+        try:
+            message = Message(
+                role=role, content=content, name=name, tool_calls=calls, tool_call_id=call_id
+            )
+        except ValueError:
+            return None
+        messages.append(message)
+    return messages
 
 
 def _user_message(message: object) -> Message:
@@ -203,7 +276,7 @@ class Conversation:
             "session_id": self.session_id,
             "history": self.history,
             "server_known": run.server_known if run is not None else self._server_known,
-            "messages": unstructure_messages(self._current()),
+            "messages": _message_dicts(self._current()),
         }
 
     @classmethod
@@ -234,13 +307,16 @@ class Conversation:
                 f"pathors_async reads version {VERSION}"
             )
         raw_messages = data.get("messages") or []
-        messages = to_messages(raw_messages) if raw_messages else []
+        messages = _saved_messages(raw_messages)
+        if messages is None:  # not as to_dict wrote it: checked as user input, which says why
+            messages = to_messages(raw_messages)
         known = data.get("server_known", len(messages))
         if isinstance(known, bool) or not isinstance(known, int) or not 0 <= known <= len(messages):
             raise ValueError(
                 f"server_known must be an int from 0 to {len(messages)}, got {known!r}"
             )
-        messages, known = answer_unanswered(messages, known)
+        if any(message.tool_calls for message in messages):
+            messages, known = answer_unanswered(messages, known)
         return cls(
             agent,
             session_id=data.get("session_id"),

@@ -12,22 +12,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from pathors_async._conversation import Conversation, HistoryMode
 from pathors_async._errors import LeaseLost, PathorsError, StoreError
+from pathors_async._models import Message
 
 from ._protocol import ConversationStore, Lease, check_key, check_seconds
 
 if TYPE_CHECKING:
-    from pathors_async import Agent, AgentRun, Message, RunResult
+    from pathors_async import Agent, AgentRun, RunResult
 
 __all__ = ["Conversations"]
 
 logger = logging.getLogger("pathors_async.stores")
+
+#: How many conversations a `Conversations` keeps after their turn (the most recent)...
+RECENT: Final = 256
+#: ...if they hold this many messages: shorter ones cost less to build again than to keep.
+KEEP_FROM: Final = 16
+_MESSAGE_ONLY: Final = frozenset({Message})
 
 
 @attrs.define
@@ -60,6 +68,11 @@ class Conversations:
     Make one per agent and store (``agent.conversations(store)``) and share it
     between requests; `send` and `stream` may be called concurrently, for the
     same key or different keys, from any number of processes sharing the store.
+
+    The last few hundred conversations it saved (of 16 messages or more) stay
+    in memory: when the store still holds exactly what was saved, the next turn
+    of that conversation takes it from there instead of building every message
+    again from the data.
 
     Args:
         agent: The `Agent` that answers.
@@ -96,6 +109,9 @@ class Conversations:
         self.lock_ttl = check_seconds("lock_ttl", lock_ttl)
         self.lock_wait = check_seconds("lock_wait", lock_wait, allow_zero=True)
         self._finishing: set[asyncio.Task[None]] = set()
+        # key -> (the data saved, the conversation it came from), most recent last; an
+        # OrderedDict, as a dict slows down when its oldest items are removed one by one
+        self._recent: OrderedDict[str, tuple[dict[str, Any], Conversation]] = OrderedDict()
 
     def __repr__(self) -> str:
         return (
@@ -192,6 +208,7 @@ class Conversations:
             StoreError: The store failed.
         """
         lease = await self.store.acquire(check_key(key), ttl=self.lock_ttl, wait=self.lock_wait)
+        self._recent.pop(key, None)
         try:
             await self.store.delete(key)
         finally:
@@ -220,10 +237,14 @@ class Conversations:
         lease = await self.store.acquire(
             check_key(key), ttl=self.lock_ttl, wait=self.lock_wait, load=True
         )
+        recent = self._recent.pop(key, None)
         try:
-            conversation = self._restore(key, lease.data) or Conversation(
-                self.agent, history=self.history
-            )
+            if recent is not None and lease.data is not None and lease.data == recent[0]:
+                conversation = recent[1]  # the store holds what this process saved last
+            else:
+                conversation = self._restore(key, lease.data) or Conversation(
+                    self.agent, history=self.history
+                )
         except BaseException:
             await asyncio.shield(self.store.release(lease))
             raise
@@ -261,8 +282,9 @@ class Conversations:
         release are safe to repeat. `aclose` waits for such tasks.
         """
         turn.stop_renewing()
-        data: dict[str, Any] | None = turn.conversation.to_dict()
-        if data == turn.loaded or (turn.loaded is None and not turn.conversation.messages):
+        saved = turn.conversation.to_dict()
+        data: dict[str, Any] | None = saved
+        if saved == turn.loaded or (turn.loaded is None and not turn.conversation.messages):
             data = None  # nothing changed: only release
         try:
             await self._save(turn, data)
@@ -284,6 +306,23 @@ class Conversations:
                     raise
                 raise failure from exc
             logger.warning("conversation %r: %s", turn.lease.key, failure)
+        else:
+            store_holds_it = turn.loaded is not None or data is not None
+            if store_holds_it and (error is None or isinstance(error, Exception)):
+                self._remember(turn.lease.key, saved, turn.conversation)
+
+    def _remember(self, key: str, saved: dict[str, Any], conversation: Conversation) -> None:
+        """Keep `conversation` for the next turn of `key`, as long as the store holds `saved`.
+
+        Only when `from_dict` would give back the very same messages: a
+        `ToolResult` comes back from the data as a plain `Message`.
+        """
+        messages = conversation.messages
+        if len(messages) < KEEP_FROM or not set(map(type, messages)) <= _MESSAGE_ONLY:
+            return
+        self._recent[key] = (saved, conversation)
+        if len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
 
     async def _save(self, turn: _Turn, data: dict[str, Any] | None) -> None:
         """Save and release; if the save fails, release anyway (best-effort) and raise."""

@@ -68,7 +68,7 @@ class MemoryStore:
             return self._try(key, ttl, load=load)
 
         return await acquire_cancel_safe(
-            wait_for_lease(key, wait, try_once, self._wakeups), self.release
+            wait_for_lease(key, wait, try_once, self._wakeups, missed=True), self.release
         )
 
     async def renew(self, lease: Lease, *, ttl: float) -> Lease:

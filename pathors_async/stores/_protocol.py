@@ -8,12 +8,12 @@ that only grows, so a write made with an old lease can be told apart and refused
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
+from pathors_async import _json
 from pathors_async._errors import LeaseLost, StoreError
 
 __all__ = ["ConversationStore", "Lease", "check_key", "check_seconds", "decode", "encode"]
@@ -139,13 +139,13 @@ def check_lease(key: str, lease: Lease) -> None:
 
 
 def encode(data: dict[str, Any]) -> str:
-    """Write conversation data as compact JSON text.
+    """Write conversation data as compact JSON text (with orjson when installed).
 
     Raises:
         TypeError: The data is not JSON-safe (pass ``Conversation.to_dict()``).
     """
     try:
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return _json.dumps(data).decode()
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"conversation data must be JSON-safe (Conversation.to_dict()): {exc}"
@@ -159,8 +159,8 @@ def decode(key: str, text: str | bytes) -> dict[str, Any]:
         StoreError: The record is not a JSON object (it was damaged or written by something else).
     """
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:
+        data = _json.loads(text)
+    except ValueError as exc:  # _json.JSONError too (nested too deep)
         data = exc
     if not isinstance(data, dict):
         raise StoreError(

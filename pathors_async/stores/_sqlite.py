@@ -24,7 +24,7 @@ from pathors_async._errors import StoreError
 
 from ._protocol import Lease, check_key, check_lease, check_seconds, decode, encode, lease_lost
 from ._thread import Outcome, WorkerThread, run_each
-from ._waiting import Wakeups, acquire_cancel_safe, wait_for_lease
+from ._waiting import Wakeups, acquire_cancel_safe, release_orphan, wait_for_lease
 
 __all__ = ["SQLiteStore"]
 
@@ -188,9 +188,16 @@ class SQLiteStore:
 
     # ------------------------------------------------------------ async API
 
-    async def _run(self, key: str | None, function: Callable[[], T], *, write: bool = False) -> T:
+    async def _run(
+        self,
+        key: str | None,
+        function: Callable[[], T],
+        *,
+        write: bool = False,
+        orphan: Callable[[T], object] | None = None,
+    ) -> T:
         try:
-            return await self._thread.run(_Write(function) if write else function)
+            return await self._thread.run(_Write(function) if write else function, orphan=orphan)
         except sqlite3.Error as exc:
             hint = (
                 "another process held a write transaction longer than busy_timeout; raise it"
@@ -207,19 +214,28 @@ class SQLiteStore:
         check_key(key)
         ttl = check_seconds("ttl", ttl)
         wait = check_seconds("wait", wait, allow_zero=True)
-        attempts = 0
+
+        def take() -> Lease | None:
+            return self._take(key, ttl, load=load)
+
+        # The first try is awaited directly (no task): if the caller is cancelled
+        # meanwhile, the thread still runs it, and a lease it took is given back.
+        lease = await self._run(key, take, write=True, orphan=self._give_back)
+        if lease is not None:
+            return lease
 
         async def try_once() -> Lease | None:
-            nonlocal attempts
-            attempts += 1
             # After a miss, read first, so that waiters do not queue for the write lock.
-            if attempts > 1 and not await self._run(key, lambda: self._is_free(key)):
+            if not await self._run(key, lambda: self._is_free(key)):
                 return None
-            return await self._run(key, lambda: self._take(key, ttl, load=load), write=True)
+            return await self._run(key, take, write=True, orphan=self._give_back)
 
         return await acquire_cancel_safe(
-            wait_for_lease(key, wait, try_once, self._wakeups), self.release
+            wait_for_lease(key, wait, try_once, self._wakeups, missed=True), self.release
         )
+
+    def _give_back(self, lease: Lease | None) -> None:
+        release_orphan(lease, self.release)
 
     async def renew(self, lease: Lease, *, ttl: float) -> Lease:
         """Extend a held lease (see `ConversationStore.renew`)."""

@@ -22,7 +22,10 @@ T = TypeVar("T")
 
 #: A call's outcome: (True, its result) or (False, the exception it raised).
 Outcome = tuple[bool, Any]
-_Job = tuple[Callable[[], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+#: What to do with the result of a call whose caller was cancelled (e.g. give a lease back).
+Orphan = Callable[[Any], object] | None
+_Job = tuple[Callable[[], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]", Orphan]
+_Settled = tuple["asyncio.Future[Any]", Outcome, Orphan]
 
 MAX_BATCH: Final = 64
 
@@ -62,8 +65,12 @@ class WorkerThread:
         self._closed = False
         self._final: tuple[Callable[[], object] | None, asyncio.Future[None]] | None = None
 
-    async def run(self, function: Callable[[], T]) -> T:
+    async def run(self, function: Callable[[], T], *, orphan: Orphan = None) -> T:
         """Run `function()` on the thread and return its result (or raise its exception).
+
+        A cancelled caller does not stop a call already queued: it runs, and
+        when it returns, its result is handed to `orphan` (on the event loop),
+        which can undo it.
 
         Raises:
             RuntimeError: The thread was stopped.
@@ -75,7 +82,7 @@ class WorkerThread:
             self._thread.start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((function, loop, future))
+        self._jobs.put((function, loop, future, orphan))
         return await future
 
     def _next_batch(self) -> list[_Job] | None:
@@ -99,16 +106,16 @@ class WorkerThread:
         assert self._final is not None  # noqa: S101 - set by stop() before the sentinel
         final, done = self._final
         outcome = run_each([final]) if final is not None else [(True, None)]
+        settled: list[_Settled] = [(done, outcome[0], None)]
         with contextlib.suppress(RuntimeError):
-            done.get_loop().call_soon_threadsafe(_settle, [(done, outcome[0])])
+            done.get_loop().call_soon_threadsafe(_settle, settled)
 
     def _work_batches(self) -> None:
         while (batch := self._next_batch()) is not None:
-            outcomes = self._run_batch([function for function, _, _ in batch])
-            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Outcome]]]
-            by_loop = {}
-            for (_, loop, future), outcome in zip(batch, outcomes, strict=True):
-                by_loop.setdefault(loop, []).append((future, outcome))
+            outcomes = self._run_batch([job[0] for job in batch])
+            by_loop: dict[asyncio.AbstractEventLoop, list[_Settled]] = {}
+            for (_, loop, future, orphan), outcome in zip(batch, outcomes, strict=True):
+                by_loop.setdefault(loop, []).append((future, outcome, orphan))
             for loop, settled in by_loop.items():
                 with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                     loop.call_soon_threadsafe(_settle, settled)
@@ -126,9 +133,11 @@ class WorkerThread:
         await done
 
 
-def _settle(settled: list[tuple[asyncio.Future[Any], Outcome]]) -> None:
-    for future, (ok, value) in settled:
+def _settle(settled: list[_Settled]) -> None:
+    for future, (ok, value), orphan in settled:
         if future.cancelled():
+            if ok and orphan is not None:
+                orphan(value)
             continue
         if ok:
             future.set_result(value)

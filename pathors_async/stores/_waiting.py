@@ -18,7 +18,14 @@ from pathors_async._errors import ConversationBusy
 
 from ._protocol import Lease
 
-__all__ = ["Wakeups", "acquire_cancel_safe", "backoff_delay", "busy", "wait_for_lease"]
+__all__ = [
+    "Wakeups",
+    "acquire_cancel_safe",
+    "backoff_delay",
+    "busy",
+    "release_orphan",
+    "wait_for_lease",
+]
 
 FIRST_DELAY: Final = 0.005
 MAX_DELAY: Final = 0.25
@@ -95,6 +102,8 @@ async def wait_for_lease(
     wait: float,
     try_once: Callable[[], Awaitable[Lease | None]],
     wakeups: Wakeups,
+    *,
+    missed: bool = False,
 ) -> Lease:
     """Call `try_once` until it returns a lease, for at most `wait` seconds.
 
@@ -103,6 +112,7 @@ async def wait_for_lease(
         wait: Seconds to keep trying.
         try_once: One attempt: the lease, or None while another holds it.
         wakeups: Where this process's releases wake waiters early.
+        missed: The caller has just tried once and missed: wait before trying.
 
     Returns:
         The lease.
@@ -113,15 +123,15 @@ async def wait_for_lease(
     start = time.monotonic()
     deadline = start + wait
     attempt = 0
-    while True:
-        lease = await try_once()
-        if lease is not None:
-            return lease
+    lease = None if missed else await try_once()
+    while lease is None:
         attempt += 1
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise busy(key, wait, time.monotonic() - start)
         await wakeups.wait(key, backoff_delay(attempt, remaining))
+        lease = await try_once()
+    return lease
 
 
 async def acquire_cancel_safe(
@@ -137,19 +147,27 @@ async def acquire_cancel_safe(
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
-        task.add_done_callback(lambda done: _release_orphan(done, release))
+        task.add_done_callback(lambda done: _release_done(done, release))
         raise
 
 
 _ORPHANS: set[asyncio.Task[None]] = set()
 
 
-def _release_orphan(
-    done: asyncio.Future[Lease], release: Callable[[Lease], Awaitable[None]]
-) -> None:
-    if done.cancelled() or done.exception() is not None:
+def _release_done(done: asyncio.Future[Lease], release: Callable[[Lease], Awaitable[None]]) -> None:
+    if not done.cancelled() and done.exception() is None:
+        release_orphan(done.result(), release)
+
+
+def release_orphan(lease: Lease | None, release: Callable[[Lease], Awaitable[None]]) -> None:
+    """Give back, in the background, a lease obtained for a caller that was cancelled.
+
+    Nothing to do for None (the attempt found the lease taken). A failed
+    release only leaves the lease to expire.
+    """
+    if lease is None:
         return
-    task = asyncio.ensure_future(release(done.result()))
+    task = asyncio.ensure_future(release(lease))
     _ORPHANS.add(task)
     task.add_done_callback(_forget_orphan)
 
