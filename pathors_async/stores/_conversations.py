@@ -20,6 +20,7 @@ import attrs
 
 from pathors_async._conversation import Conversation, HistoryMode
 from pathors_async._errors import LeaseLost, PathorsError, StoreError
+from pathors_async._ids import LONE_SURROGATES
 from pathors_async._models import Message
 
 from ._protocol import ConversationStore, Lease, check_key, check_seconds
@@ -145,9 +146,13 @@ class Conversations:
             LeaseLost: The run outlived its lease and another process took the
                 conversation: nothing was saved; ``.messages`` holds this run's transcript.
             StoreError: The store failed or holds a damaged record for `key`.
+            ValueError: The message holds a lone surrogate (text UTF-8 cannot
+                encode), refused before the lease is taken: nothing is sent or saved.
             APIError, MaxTurnsExceeded: As for `Conversation.send`; the transcript,
                 the user's message included, is saved first.
         """
+        if message is not None:
+            _check_sendable(key, message)
         turn = await self._begin(key)
         try:
             if message is None:
@@ -183,6 +188,7 @@ class Conversations:
             raise ValueError(
                 "stream() needs the user's message; resume a failed turn with send(key, None)"
             )
+        _check_sendable(key, message)
         turn = await self._begin(key)
         try:
             async with turn.conversation.stream(message, deps=deps) as run:
@@ -369,6 +375,33 @@ def _save_failure(turn: _Turn, exc: Exception) -> PathorsError:
     )
     failure.messages = turn.conversation.messages
     return failure
+
+
+def _check_sendable(key: str, message: str | Message) -> None:
+    """Refuse a message that could be neither sent nor saved, before any lease is taken.
+
+    Raises:
+        ValueError: Its text holds a lone surrogate (which UTF-8 cannot encode).
+    """
+    if isinstance(message, str):
+        fields: list[tuple[str, str | None]] = [("text", message)]
+    else:
+        fields = [
+            ("content", message.content),
+            ("name", message.name),
+            ("tool_call_id", message.tool_call_id),
+        ]
+        for call in message.tool_calls or ():
+            fields += [("tool call id", call.id), ("tool call", call.function.name)]
+            fields.append(("tool call arguments", call.function.arguments))
+    for field, text in fields:
+        found = LONE_SURROGATES.search(text) if isinstance(text, str) else None
+        if found is not None:
+            raise ValueError(
+                f"the {field} of the message for conversation {key!r} holds text that is not "
+                f"valid Unicode ({found.group()!r}, a lone surrogate); nothing was sent or "
+                "saved; replace it, e.g. with text.encode('utf-8', 'replace').decode()"
+            )
 
 
 def _check_resumable(key: str, conversation: Conversation) -> None:
