@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -297,7 +298,7 @@ class Conversations:
         except asyncio.CancelledError:
             task = asyncio.ensure_future(self._save(turn, data))
             self._finishing.add(task)
-            task.add_done_callback(self._finished)
+            task.add_done_callback(functools.partial(self._finished, turn.lease.key))
             raise
         except LeaseLost as exc:
             exc.messages = turn.conversation.messages
@@ -355,11 +356,19 @@ class Conversations:
                 exc,
             )
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _finished(self, key: str, task: asyncio.Task[None]) -> None:
         self._finishing.discard(task)
         exc = None if task.cancelled() else task.exception()
-        if exc is not None:  # nobody awaits this task: say it here
-            logger.warning("saving a conversation after a cancelled turn failed: %s", exc)
+        if isinstance(exc, LeaseLost):  # the first save may have gone through, then released
+            logger.warning(
+                "conversation %r: the save repeated after a cancelled turn found the lease "
+                "given up (token %s): the save before it may already have been written and "
+                "the lease released, or the lease expired (lock_ttl) and another turn took it",
+                key,
+                exc.token,
+            )
+        elif exc is not None:  # nobody awaits this task: say it here
+            logger.warning("conversation %r: saving after a cancelled turn failed: %s", key, exc)
 
 
 def _save_failure(turn: _Turn, exc: Exception) -> PathorsError:
