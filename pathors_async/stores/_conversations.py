@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ import attrs
 
 from pathors_async._conversation import Conversation, HistoryMode
 from pathors_async._errors import LeaseLost, PathorsError, StoreError
+from pathors_async._ids import LONE_SURROGATES
 from pathors_async._models import Message
 
 from ._protocol import ConversationStore, Lease, check_key, check_seconds
@@ -145,9 +147,13 @@ class Conversations:
             LeaseLost: The run outlived its lease and another process took the
                 conversation: nothing was saved; ``.messages`` holds this run's transcript.
             StoreError: The store failed or holds a damaged record for `key`.
+            ValueError: The message holds a lone surrogate (text UTF-8 cannot
+                encode), refused before the lease is taken: nothing is sent or saved.
             APIError, MaxTurnsExceeded: As for `Conversation.send`; the transcript,
                 the user's message included, is saved first.
         """
+        if message is not None:
+            _check_sendable(key, message)
         turn = await self._begin(key)
         try:
             if message is None:
@@ -183,6 +189,7 @@ class Conversations:
             raise ValueError(
                 "stream() needs the user's message; resume a failed turn with send(key, None)"
             )
+        _check_sendable(key, message)
         turn = await self._begin(key)
         try:
             async with turn.conversation.stream(message, deps=deps) as run:
@@ -291,7 +298,7 @@ class Conversations:
         except asyncio.CancelledError:
             task = asyncio.ensure_future(self._save(turn, data))
             self._finishing.add(task)
-            task.add_done_callback(self._finished)
+            task.add_done_callback(functools.partial(self._finished, turn.lease.key))
             raise
         except LeaseLost as exc:
             exc.messages = turn.conversation.messages
@@ -349,11 +356,19 @@ class Conversations:
                 exc,
             )
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _finished(self, key: str, task: asyncio.Task[None]) -> None:
         self._finishing.discard(task)
         exc = None if task.cancelled() else task.exception()
-        if exc is not None:  # nobody awaits this task: say it here
-            logger.warning("saving a conversation after a cancelled turn failed: %s", exc)
+        if isinstance(exc, LeaseLost):  # the first save may have gone through, then released
+            logger.warning(
+                "conversation %r: the save repeated after a cancelled turn found the lease "
+                "given up (token %s): the save before it may already have been written and "
+                "the lease released, or the lease expired (lock_ttl) and another turn took it",
+                key,
+                exc.token,
+            )
+        elif exc is not None:  # nobody awaits this task: say it here
+            logger.warning("conversation %r: saving after a cancelled turn failed: %s", key, exc)
 
 
 def _save_failure(turn: _Turn, exc: Exception) -> PathorsError:
@@ -369,6 +384,33 @@ def _save_failure(turn: _Turn, exc: Exception) -> PathorsError:
     )
     failure.messages = turn.conversation.messages
     return failure
+
+
+def _check_sendable(key: str, message: str | Message) -> None:
+    """Refuse a message that could be neither sent nor saved, before any lease is taken.
+
+    Raises:
+        ValueError: Its text holds a lone surrogate (which UTF-8 cannot encode).
+    """
+    if isinstance(message, str):
+        fields: list[tuple[str, str | None]] = [("text", message)]
+    else:
+        fields = [
+            ("content", message.content),
+            ("name", message.name),
+            ("tool_call_id", message.tool_call_id),
+        ]
+        for call in message.tool_calls or ():
+            fields += [("tool call id", call.id), ("tool call", call.function.name)]
+            fields.append(("tool call arguments", call.function.arguments))
+    for field, text in fields:
+        found = LONE_SURROGATES.search(text) if isinstance(text, str) else None
+        if found is not None:
+            raise ValueError(
+                f"the {field} of the message for conversation {key!r} holds text that is not "
+                f"valid Unicode ({found.group()!r}, a lone surrogate); nothing was sent or "
+                "saved; replace it, e.g. with text.encode('utf-8', 'replace').decode()"
+            )
 
 
 def _check_resumable(key: str, conversation: Conversation) -> None:

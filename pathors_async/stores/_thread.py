@@ -70,7 +70,9 @@ class WorkerThread:
 
         A cancelled caller does not stop a call already queued: it runs, and
         when it returns, its result is handed to `orphan` (on the event loop),
-        which can undo it.
+        which can undo it. So is a result delivered in the very loop iteration
+        where the caller is cancelled (a timeout firing then): the future holds
+        it, but the caller gets `CancelledError`.
 
         Raises:
             RuntimeError: The thread was stopped.
@@ -83,7 +85,13 @@ class WorkerThread:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put((function, loop, future, orphan))
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # Pending: cancel it, and `_settle` hands the result to `orphan` when it comes.
+            if not future.cancel():
+                _hand_over(future, orphan)
+            raise
 
     def _next_batch(self) -> list[_Job] | None:
         first = self._jobs.get()
@@ -131,6 +139,14 @@ class WorkerThread:
         self._final = (final, done)
         self._jobs.put(None)
         await done
+
+
+def _hand_over(future: asyncio.Future[Any], orphan: Orphan) -> None:
+    """Give the result of a call whose caller was cancelled after it came in to `orphan`."""
+    if future.cancelled() or future.exception() is not None:  # nothing to undo
+        return
+    if orphan is not None:
+        orphan(future.result())
 
 
 def _settle(settled: list[_Settled]) -> None:
