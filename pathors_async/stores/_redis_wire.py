@@ -18,12 +18,23 @@ import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
+from pathors_async._errors import StoreError
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["Arg", "Caller", "ClientCaller", "LuaScript", "pack"]
+__all__ = ["Arg", "Caller", "ClientCaller", "LuaScript", "pack", "wrong_reply"]
 
 Arg = Union[bytes, str, int]  # noqa: UP007 - a runtime alias, and Python 3.10 is supported
+
+
+def wrong_reply(what: str, reply: object, *, key: str) -> StoreError:
+    """The error for a reply to `what` that no Redis running our script sends."""
+    return StoreError(
+        f"the server's reply to {what} was not what it should be: {reply!r:.200}; "
+        "check that the URL points at a Redis server (or a proxy that passes scripts through)",
+        key=key,
+    )
 
 
 def _bulk(value: bytes) -> bytes:
@@ -51,10 +62,13 @@ class LuaScript:
         source: The Lua text.
         keys: How many keys every call passes.
         args: How many arguments every call passes.
+        repeatable: Whether running it twice does no harm, so that a call whose
+            reply was lost with its connection may be sent again.
     """
 
-    def __init__(self, source: str, *, keys: int, args: int) -> None:
+    def __init__(self, source: str, *, keys: int, args: int, repeatable: bool = True) -> None:
         self.source = source
+        self.repeatable = repeatable
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
         self.keys = keys
         self.args = args
