@@ -9,12 +9,15 @@ reply read and dropped, so none is ever handed to the wrong caller). It uses
 redis-py's public connection API (``send_packed_command``, ``read_response``),
 so the URL's settings (TLS, password, database, protocol) all hold.
 
-A connection that fails is dropped with every call waiting on it; those calls
+A connection that fails is dropped with every call written to it; those calls
 try once more on a new one if the connection had served before (an idle
-connection the server closed), and fail otherwise. The URL's ``socket_timeout``
-(redis-py's default when it has none) bounds each call as a whole; a call that
-runs out of it drops the connection too, since the server may be gone: one
-timer watches the oldest unanswered call, instead of a timer per call.
+connection the server closed), unless the call is not safe to repeat (a
+`LuaScript` not ``repeatable``) or `aclose` failed it, and fail otherwise. The
+URL's ``socket_timeout`` (redis-py's default when it has none) bounds each call
+as a whole, from the moment it is submitted: one timer watches the oldest call,
+instead of a timer per call. A call that runs out of it drops the connection
+too, since the server may be gone, and a write stuck on it (a server that
+stopped reading) is cancelled; calls not written yet go out on a new connection.
 """
 
 from __future__ import annotations

@@ -1,15 +1,17 @@
-"""How `RedisStore` talks to Redis: Lua calls packed from cached bytes, on connections of its own.
+"""How `RedisStore` talks to Redis: Lua calls packed from cached bytes, through a `Caller`.
 
 redis-py's ``Script.__call__`` and ``Redis.execute_command`` cost more client CPU
 than a turn's two Lua calls are worth: every argument encoded one by one, the
-blocking pool's Condition, its observability hooks. `ConnectionCaller` sends the
-same commands through redis-py's public connection API instead: ``EVALSHA``
-packed from a head cached per script (``send_packed_command``), the reply read
-with ``read_response``, on connections of its own kept in a free list behind an
-`asyncio.Semaphore` (calls past ``max_connections`` wait for a connection, never
-fail for it). `ClientCaller` sends them through a client the user gave, with
-its pool, retries and cluster routing. Both reload a script the server forgot
-(a restart, ``SCRIPT FLUSH``) with one ``EVAL``.
+pool's locking, its observability hooks. `LuaScript` keeps each script's
+``EVALSHA`` (and ``EVAL``) command head packed once, and `pack` packs a plain
+command, both as redis-py's ``pack_command`` would. A `Caller` runs them: with a
+URL, `PipelinedCaller` (``_redis_pipeline``) writes them on one connection of the
+store's own, pipelined with the calls of concurrent turns; with ``client=``,
+`ClientCaller` sends them through the user's client, with its pool, retries and
+cluster routing. Both reload a script the server forgot (a restart,
+``SCRIPT FLUSH``) with one ``EVAL``. A script marked not ``repeatable`` (taking a
+lease, reserving a rate-limit slot) is never sent again once it may have reached
+the server. `wrong_reply` is the error for a reply no Redis running our script sends.
 """
 
 from __future__ import annotations
