@@ -132,7 +132,10 @@ async def test_a_call_submitted_behind_a_stuck_write_is_bounded_too(ending):
         await store.aclose()
 
 
-async def test_a_password_the_server_writes_back_is_not_in_the_store_error():
+@pytest.mark.parametrize(
+    "where", [":hunter2%2Fpw@127.0.0.1:{port}/0?", "127.0.0.1:{port}/0?password=hunter2%2Fpw&"]
+)
+async def test_a_password_the_server_writes_back_is_not_in_the_store_error(where):
     def echo_hello(command: list[bytes], _number: int) -> bytes:
         if command[0].upper() != b"HELLO":
             return b"+OK\r\n"
@@ -140,7 +143,7 @@ async def test_a_password_the_server_writes_back_is_not_in_the_store_error():
         return f"-ERR unknown command 'HELLO', with args beginning with: {args} \r\n".encode()
 
     async with resp_server(echo_hello) as port:
-        store = RedisStore(f"redis://:hunter2%2Fpw@127.0.0.1:{port}/0?socket_timeout=5")
+        store = RedisStore("redis://" + where.format(port=port) + "socket_timeout=5")
         with pytest.raises(StoreError, match="unknown command 'HELLO'") as info:
             await store.load("k")
         assert "hunter2" not in f"{info.value!r} {info.value} {info.value.__cause__!r}"

@@ -105,9 +105,11 @@ def _redactors(url: str, client: Redis | None) -> tuple[Redactor, ...]:
         secrets: tuple[object, ...] = (settings.get("password"), settings.get("username"))
     else:
         parts = urllib.parse.urlsplit(url)
-        secrets = tuple(
-            urllib.parse.unquote(secret) if secret else None
-            for secret in (parts.password, parts.username)
+        query = urllib.parse.parse_qs(parts.query)  # redis-py also takes ?password=&username=
+        secrets = (
+            *(urllib.parse.unquote(part) for part in (parts.password, parts.username) if part),
+            *query.get("password", ()),
+            *query.get("username", ()),
         )
     # "default" is the name Redis gives every connection without one: nothing to hide
     return tuple(Redactor(s) for s in secrets if isinstance(s, str) and s and s != "default")
