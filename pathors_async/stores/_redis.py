@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import attrs
 
 from pathors_async._errors import StoreError
+from pathors_async._redact import Redactor
 
 from ._protocol import Lease, check_key, check_lease, check_seconds, decode, encode, lease_lost
 from ._redis_pool import DEFAULT_MAX_CONNECTIONS, check_max_connections, connections_for_url
 from ._redis_rate import RedisRateLimit
-from ._redis_wire import Arg, Caller, ClientCaller, LuaScript
+from ._redis_wire import Arg, Caller, ClientCaller, LuaScript, wrong_reply
 from ._waiting import Wakeups, acquire_cancel_safe, wait_for_lease
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ __all__ = ["RedisStore"]
 T = TypeVar("T")
 
 ACQUIRE: Final = LuaScript(
+    repeatable=False,
     keys=3,
     args=3,
     source="""
@@ -95,6 +97,36 @@ def _safe_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def _redactors(url: str, client: Redis | None) -> tuple[Redactor, ...]:
+    """What removes the URL's (or the client's) password and user name from error texts."""
+    if client is not None:
+        pool = getattr(client, "connection_pool", None)  # a cluster client has none
+        settings: dict[str, Any] = getattr(pool, "connection_kwargs", {})
+        secrets: tuple[object, ...] = (settings.get("password"), settings.get("username"))
+    else:
+        parts = urllib.parse.urlsplit(url)
+        query = urllib.parse.parse_qs(parts.query)  # redis-py also takes ?password=&username=
+        secrets = (
+            *(urllib.parse.unquote(part) for part in (parts.password, parts.username) if part),
+            *query.get("password", ()),
+            *query.get("username", ()),
+        )
+    # "default" is the name Redis gives every connection without one: nothing to hide
+    return tuple(Redactor(s) for s in secrets if isinstance(s, str) and s and s != "default")
+
+
+def _acquired(key: str, reply: object) -> tuple[int, bytes | str | None]:
+    """The token (0: taken) and the saved data of ACQUIRE's `reply`, checked."""
+    if isinstance(reply, (list, tuple)) and len(reply) == 2:  # {token, data}
+        token, data = reply
+        if isinstance(token, int) and not isinstance(token, bool) and token >= 0:
+            if data is None or data is False:
+                return token, None
+            if isinstance(data, (bytes, str)):
+                return token, data
+    raise wrong_reply("ACQUIRE", reply, key=key)
+
+
 def _millis(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
@@ -137,6 +169,7 @@ class RedisStore:
         self.prefix = prefix
         self.idle_ttl = None if idle_ttl is None else check_seconds("idle_ttl", idle_ttl)
         self._where = _safe_url(url) if client is None else "a given client"
+        self._redactors = _redactors(url, client)
         self._redis: Caller = (
             ClientCaller(client)
             if client is not None
@@ -162,11 +195,17 @@ class RedisStore:
         try:
             return await request()
         except (RedisError, OSError) as exc:
-            raise StoreError(
-                f"Redis store at {self._where} failed: {type(exc).__name__}: {exc}; "
+            said = clean = f"{type(exc).__name__}: {exc}"
+            for redactor in self._redactors:  # a server may write the password back (HELLO)
+                clean = redactor.text(clean)
+            error = StoreError(
+                f"Redis store at {self._where} failed: {clean}; "
                 "check that the server is up and reachable",
                 key=key,
-            ) from exc
+            )
+            if clean != said:  # not chained: the original holds the password
+                raise error from None
+            raise error from exc
 
     async def acquire(self, key: str, *, ttl: float, wait: float, load: bool = False) -> Lease:
         """Take the lease on `key` (see `ConversationStore.acquire`): one round trip."""
@@ -177,12 +216,13 @@ class RedisStore:
 
         async def try_once() -> Lease | None:
             expires_at = time.time() + ttl
-            token, data = await self._call(key, lambda: self._redis.script(ACQUIRE, keys, args))
+            reply = await self._call(key, lambda: self._redis.script(ACQUIRE, keys, args))
+            token, data = _acquired(key, reply)
             if not token:
                 return None
-            lease = Lease(key=key, token=int(token), expires_at=expires_at)
+            lease = Lease(key=key, token=token, expires_at=expires_at)
             try:
-                loaded = None if data is None or data is False else decode(key, data)
+                loaded = None if data is None else decode(key, data)
             except StoreError:  # a damaged record: give the lease back
                 await self.release(lease)
                 raise

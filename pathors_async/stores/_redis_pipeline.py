@@ -9,12 +9,15 @@ reply read and dropped, so none is ever handed to the wrong caller). It uses
 redis-py's public connection API (``send_packed_command``, ``read_response``),
 so the URL's settings (TLS, password, database, protocol) all hold.
 
-A connection that fails is dropped with every call waiting on it; those calls
+A connection that fails is dropped with every call written to it; those calls
 try once more on a new one if the connection had served before (an idle
-connection the server closed), and fail otherwise. The URL's ``socket_timeout``
-(redis-py's default when it has none) bounds each call as a whole; a call that
-runs out of it drops the connection too, since the server may be gone: one
-timer watches the oldest unanswered call, instead of a timer per call.
+connection the server closed), unless the call is not safe to repeat (a
+`LuaScript` not ``repeatable``) or `aclose` failed it, and fail otherwise. The
+URL's ``socket_timeout`` (redis-py's default when it has none) bounds each call
+as a whole, from the moment it is submitted: one timer watches the oldest call,
+instead of a timer per call. A call that runs out of it drops the connection
+too, since the server may be gone, and a write stuck on it (a server that
+stopped reading) is cancelled; calls not written yet go out on a new connection.
 """
 
 from __future__ import annotations
@@ -54,30 +57,34 @@ class PipelinedCaller:
         self._reader: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._outbox: list[bytes] = []
-        self._unsent: list[asyncio.Future[Any]] = []
-        # each call written and not yet answered, with the time its reply is due by
+        # each call not yet written, then written and not yet answered, with the time its
+        # reply is due by (socket_timeout after it was submitted)
+        self._unsent: list[tuple[asyncio.Future[Any], float]] = []
         self._in_flight: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
         self._watchdog: asyncio.TimerHandle | None = None
         self._dropping: set[asyncio.Task[None]] = set()
+        self._closes = 0  # aclose calls: a call failed by one is not sent again
 
     async def script(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:  # noqa: ANN401
         """Run `script` by its SHA-1, or by its source when the server does not know it."""
         try:
-            return await self._call(script.packed(keys, args))
+            return await self._call(script.packed(keys, args), repeatable=script.repeatable)
         except self._errors.NoScriptError:
-            return await self._call(script.packed(keys, args, by_sha=False))
+            packed = script.packed(keys, args, by_sha=False)
+            return await self._call(packed, repeatable=script.repeatable)
 
     async def command(self, *parts: Arg) -> Any:  # noqa: ANN401
-        """Run one command."""
+        """Run one command (only plain reads and deletes: they are sent again after a drop)."""
         return await self._call(pack(*parts))
 
-    async def _call(self, packed: bytes) -> Any:  # noqa: ANN401
+    async def _call(self, packed: bytes, *, repeatable: bool = True) -> Any:  # noqa: ANN401
         served = self._connection is not None
+        closes = self._closes
         try:
             return await self._submit(packed)
         except self._errors.ConnectionError:
-            if not served:
-                raise
+            if not (served and repeatable) or closes != self._closes:
+                raise  # a new connection, a call not safe to repeat, or the store was closed
         return await self._submit(packed)  # the connection had died while idle: once more
 
     def _submit(self, packed: bytes) -> asyncio.Future[Any]:
@@ -86,7 +93,13 @@ class PipelinedCaller:
             self._start_over(loop)
         reply = loop.create_future()
         self._outbox.append(packed)
-        self._unsent.append(reply)
+        if self._timeout is None:
+            self._unsent.append((reply, 0.0))
+        else:  # bounded from now, even while an earlier write is stuck
+            deadline = loop.time() + self._timeout
+            self._unsent.append((reply, deadline))
+            if self._watchdog is None:
+                self._watchdog = loop.call_at(deadline, self._watch)
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush())
         return reply
@@ -99,21 +112,33 @@ class PipelinedCaller:
         self._in_flight.clear()
 
     def _watch(self) -> None:
-        """Drop the connection if its oldest call has waited `_timeout` seconds for its reply."""
+        """Fail the calls that waited `_timeout` seconds, dropping the connection they wait on."""
         self._watchdog = None
-        if not self._in_flight:
+        waiting = self._in_flight or self._unsent
+        if not waiting:
             return
         loop = asyncio.get_running_loop()
-        deadline = self._in_flight[0][1]
-        if loop.time() < deadline:
+        now, deadline = loop.time(), waiting[0][1]
+        if now < deadline:
             self._watchdog = loop.call_at(deadline, self._watch)
             return
         error = self._errors.TimeoutError(
             f"no reply within {self._timeout:g} s (the URL's socket_timeout)"
         )
-        drop = loop.create_task(self._drop(self._connection, error))
-        self._dropping.add(drop)
-        drop.add_done_callback(self._dropping.discard)
+        late = 0  # calls never written (a write before them is stuck) that ran out of time too
+        while late < len(self._unsent) and self._unsent[late][1] <= now:
+            late += 1
+        for reply, _ in self._unsent[:late]:
+            if not reply.done():
+                reply.set_exception(error)
+        del self._unsent[:late], self._outbox[:late]
+        connection = self._connection
+        if self._forget(connection, error) and connection is not None:
+            drop = loop.create_task(connection.disconnect(nowait=True))
+            self._dropping.add(drop)
+            drop.add_done_callback(self._dropping.discard)
+        if self._unsent:
+            self._watchdog = loop.call_at(self._unsent[0][1], self._watch)
 
     async def _flush(self) -> None:
         """Write what was submitted, in order, connecting first if need be."""
@@ -124,30 +149,21 @@ class PipelinedCaller:
                 connection = self._connection = self._pool.make_connection()
             while self._outbox and connection is self._connection:
                 packed, self._outbox = self._outbox, []
-                self._send_off(self._unsent)
+                self._in_flight.extend(self._unsent)
                 self._unsent = []
                 await connection.send_packed_command(packed, check_health=False)  # connects first
                 if self._reader is None and connection is self._connection:  # not dropped since
                     self._reader = asyncio.get_running_loop().create_task(self._read(connection))
-        except asyncio.CancelledError:  # the event loop is ending
+        except asyncio.CancelledError:  # the event loop is ending, or the connection was dropped
             ended = True
             raise
         except Exception as exc:  # noqa: BLE001 - each waiting call gets it
             await self._drop(connection, exc, unsent_too=True)
         finally:
-            self._flusher = None
-            if self._outbox and not ended:  # submitted after a drop: a new connection carries them
-                self._flusher = asyncio.get_running_loop().create_task(self._flush())
-
-    def _send_off(self, replies: list[asyncio.Future[Any]]) -> None:
-        if self._timeout is None:
-            self._in_flight.extend([(reply, 0.0) for reply in replies])
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout
-        self._in_flight.extend([(reply, deadline) for reply in replies])
-        if self._watchdog is None:
-            self._watchdog = loop.call_at(deadline, self._watch)
+            if self._flusher is asyncio.current_task():  # not replaced by a drop
+                self._flusher = None
+                if self._outbox and not ended:  # submitted meanwhile
+                    self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
     async def _read(self, connection: Any) -> None:  # noqa: ANN401
         """Hand each reply to the call that waits for it, in order, until the connection ends."""
@@ -166,32 +182,57 @@ class PipelinedCaller:
         except Exception as exc:  # noqa: BLE001 - each waiting call gets it
             await self._drop(connection, exc)
 
-    async def _drop(
+    def _forget(
         self,
-        connection: Any,  # noqa: ANN401 - a redis-py connection
+        connection: Any,  # noqa: ANN401 - a redis-py connection, or None
         error: BaseException,
         *,
         unsent_too: bool = False,
-    ) -> None:
-        """Forget `connection` (if still ours), failing every call that waits on it."""
-        if connection is None or connection is not self._connection:
-            return
+    ) -> bool:
+        """Forget `connection` if it is still ours, failing every call written to it.
+
+        Its reader and flusher (which may be stuck writing, or connecting) are
+        cancelled; calls not yet written go out on a new connection, unless
+        `unsent_too` fails them as well. Returns whether `connection` was ours.
+        """
+        if connection is not self._connection:
+            return False
         if not isinstance(error, self._errors.RedisError):
             error = self._errors.ConnectionError(f"{type(error).__name__}: {error}")
         self._connection = None
         waiting = [reply for reply, _ in self._in_flight]
-        waiting += self._unsent if unsent_too else ()
         self._in_flight.clear()
         if unsent_too:
+            waiting += [reply for reply, _ in self._unsent]
             self._outbox, self._unsent = [], []
-        reader, self._reader = self._reader, None
-        if reader is not None and reader is not asyncio.current_task():
-            reader.cancel()
+        tasks = (self._reader, self._flusher)
+        self._reader = self._flusher = None
+        for task in tasks:
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
         for reply in waiting:
             if not reply.done():
                 reply.set_exception(error)
-        await connection.disconnect(nowait=True)
+        if self._outbox:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        return True
+
+    async def _drop(
+        self,
+        connection: Any,  # noqa: ANN401 - a redis-py connection, or None
+        error: BaseException,
+        *,
+        unsent_too: bool = False,
+    ) -> None:
+        """`_forget` `connection`, then close it."""
+        if self._forget(connection, error, unsent_too=unsent_too) and connection is not None:
+            await connection.disconnect(nowait=True)
 
     async def aclose(self) -> None:
-        """Close the connection (a later call opens a new one)."""
-        await self._drop(self._connection, self._errors.ConnectionError("the store was closed"))
+        """Close the connection, failing every call not answered yet (a later call opens a new one).
+
+        The calls it fails are not sent again.
+        """
+        self._closes += 1
+        error = self._errors.ConnectionError("the store was closed")
+        await self._drop(self._connection, error, unsent_too=True)

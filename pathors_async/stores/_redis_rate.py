@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._redis_wire import Caller, LuaScript
+from ._redis_wire import Caller, LuaScript, wrong_reply
 
 __all__ = ["RedisRateLimit"]
 
@@ -22,6 +22,7 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
 #: KEYS: tat, paused; ARGV: interval, tolerance (µs), recheck (0/1). Returns the wait in µs.
 RESERVE: Final = LuaScript(
+    repeatable=False,
     keys=2,
     args=3,
     source=_NOW
@@ -81,7 +82,9 @@ class RedisRateLimit:
         """Take the next slot; return the seconds to wait for it (see `GcraState.reserve`)."""
         args = (_micros(interval), _micros(tolerance), int(recheck))
         wait = await self._redis.script(RESERVE, self.keys, args)
-        return max(0, int(wait)) / 1_000_000
+        if not isinstance(wait, int) or isinstance(wait, bool):
+            raise wrong_reply("the rate-limit reserve", wait, key=self.keys[0].decode())
+        return max(0, wait) / 1_000_000
 
     async def pause(self, seconds: float, *, tolerance: float) -> None:
         """Let no slot fall for `seconds` (see `GcraState.pause`)."""

@@ -1,15 +1,17 @@
-"""How `RedisStore` talks to Redis: Lua calls packed from cached bytes, on connections of its own.
+"""How `RedisStore` talks to Redis: Lua calls packed from cached bytes, through a `Caller`.
 
 redis-py's ``Script.__call__`` and ``Redis.execute_command`` cost more client CPU
 than a turn's two Lua calls are worth: every argument encoded one by one, the
-blocking pool's Condition, its observability hooks. `ConnectionCaller` sends the
-same commands through redis-py's public connection API instead: ``EVALSHA``
-packed from a head cached per script (``send_packed_command``), the reply read
-with ``read_response``, on connections of its own kept in a free list behind an
-`asyncio.Semaphore` (calls past ``max_connections`` wait for a connection, never
-fail for it). `ClientCaller` sends them through a client the user gave, with
-its pool, retries and cluster routing. Both reload a script the server forgot
-(a restart, ``SCRIPT FLUSH``) with one ``EVAL``.
+pool's locking, its observability hooks. `LuaScript` keeps each script's
+``EVALSHA`` (and ``EVAL``) command head packed once, and `pack` packs a plain
+command, both as redis-py's ``pack_command`` would. A `Caller` runs them: with a
+URL, `PipelinedCaller` (``_redis_pipeline``) writes them on one connection of the
+store's own, pipelined with the calls of concurrent turns; with ``client=``,
+`ClientCaller` sends them through the user's client, with its pool, retries and
+cluster routing. Both reload a script the server forgot (a restart,
+``SCRIPT FLUSH``) with one ``EVAL``. A script marked not ``repeatable`` (taking a
+lease, reserving a rate-limit slot) is never sent again once it may have reached
+the server. `wrong_reply` is the error for a reply no Redis running our script sends.
 """
 
 from __future__ import annotations
@@ -18,12 +20,23 @@ import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
+from pathors_async._errors import StoreError
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["Arg", "Caller", "ClientCaller", "LuaScript", "pack"]
+__all__ = ["Arg", "Caller", "ClientCaller", "LuaScript", "pack", "wrong_reply"]
 
 Arg = Union[bytes, str, int]  # noqa: UP007 - a runtime alias, and Python 3.10 is supported
+
+
+def wrong_reply(what: str, reply: object, *, key: str) -> StoreError:
+    """The error for a reply to `what` that no Redis running our script sends."""
+    return StoreError(
+        f"the server's reply to {what} was not what it should be: {reply!r:.200}; "
+        "check that the URL points at a Redis server (or a proxy that passes scripts through)",
+        key=key,
+    )
 
 
 def _bulk(value: bytes) -> bytes:
@@ -51,10 +64,13 @@ class LuaScript:
         source: The Lua text.
         keys: How many keys every call passes.
         args: How many arguments every call passes.
+        repeatable: Whether running it twice does no harm, so that a call whose
+            reply was lost with its connection may be sent again.
     """
 
-    def __init__(self, source: str, *, keys: int, args: int) -> None:
+    def __init__(self, source: str, *, keys: int, args: int, repeatable: bool = True) -> None:
         self.source = source
+        self.repeatable = repeatable
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
         self.keys = keys
         self.args = args
