@@ -11,6 +11,7 @@ save it and give the lease up; writes queued together share one transaction
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pathlib
 import sqlite3
@@ -29,6 +30,11 @@ from ._waiting import Wakeups, acquire_cancel_safe, release_orphan, wait_for_lea
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("pathors_async.stores")
+
+# How long the store's thread waits before asking for WAL mode again.
+WAL_RETRY: Final = 0.01
 
 # One row per conversation, kept when it is deleted (data NULL), so tokens only grow.
 SCHEMA: Final = """
@@ -68,6 +74,17 @@ class _Write:
 
     def __call__(self) -> Any:  # noqa: ANN401 - whatever the function returns
         return self.function()
+
+
+def _wal_switched(connection: sqlite3.Connection, *, last_try: bool) -> bool:
+    """Ask for WAL mode; False if another writer holds the file (raised on `last_try`)."""
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.OperationalError as exc:
+        if last_try or "locked" not in str(exc):
+            raise
+        return False
+    return True
 
 
 class SQLiteStore:
@@ -113,11 +130,24 @@ class SQLiteStore:
                 check_same_thread=False,
             )
             connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            connection.execute("PRAGMA journal_mode = WAL")
+            self._switch_to_wal(connection)
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.executescript(SCHEMA)
             self._connection = connection
         return self._connection
+
+    def _switch_to_wal(self, connection: sqlite3.Connection) -> None:
+        """Put the file in WAL mode, waiting up to `busy_timeout` for other writers.
+
+        SQLite refuses the switch at once ("database is locked"), without its busy
+        handler, while another connection writes to a file still in rollback mode:
+        several processes opening a new file together. Tried again until the
+        busy timeout has passed, then the error goes to the caller.
+        """
+        deadline = time.monotonic() + self.busy_timeout
+        while not _wal_switched(connection, last_try=time.monotonic() >= deadline):
+            logger.debug("%s: another connection is writing; switching to WAL again", self)
+            time.sleep(WAL_RETRY)  # on the store's own thread, never the event loop
 
     def _run_batch(self, calls: Sequence[Callable[[], Any]]) -> list[Outcome]:
         """Run a batch: reads alone as they are; with a write, all in one transaction.
