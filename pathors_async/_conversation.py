@@ -41,7 +41,7 @@ def _saved_calls(raw: object) -> tuple[ToolCall, ...] | None:
             return None
         call_id, kind = call.get("id"), call.get("type", "function")
         name, arguments = function.get("name"), function.get("arguments", "{}")
-        if type(call_id) is not str or type(kind) is not str:
+        if type(call_id) is not str or not call_id or type(kind) is not str:
             return None
         if type(name) is not str or type(arguments) is not str:
             return None

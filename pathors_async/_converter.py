@@ -247,6 +247,11 @@ def _tool_calls_from_input(value: object, where: str) -> tuple[ToolCall, ...] | 
                 '{"name": "...", "arguments": "<JSON text>"}} (arguments is a string: use '
                 "json.dumps)"
             )
+        if not call["id"]:
+            raise ValueError(
+                f"{where}.tool_calls[{position}].id is empty: give every tool call an id "
+                '(such as "call_1"); the tool message answering it repeats it'
+            )
         calls.append(
             ToolCall(
                 id=call["id"],

@@ -67,11 +67,21 @@ class ToolCall:
             ``call_<n>_<hash>`` (the same for the same completion).
         type: Always ``"function"`` today.
         function: The name and JSON arguments.
+
+    Raises:
+        ValueError: If `id` is empty: no ``tool`` message could answer the call.
     """
 
     id: str
     function: FunctionCall
     type: str = "function"
+
+    def __attrs_post_init__(self) -> None:
+        if not self.id:
+            raise ValueError(
+                'a tool call needs an id (such as "call_1"): the tool message answering it '
+                "repeats it"
+            )
 
 
 @attrs.frozen(kw_only=True)

@@ -55,7 +55,7 @@ json_values = st.recursive(
 )
 tool_calls = st.builds(
     ToolCall,
-    id=texts,
+    id=texts.filter(bool),
     function=st.builds(FunctionCall, name=texts, arguments=texts),
     type=st.just("function") | texts,
 )

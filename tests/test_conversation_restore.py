@@ -110,6 +110,7 @@ def call_with(**changes):
         [{"role": "assistant", "tool_calls": [call_with(function={"name": "w", "arguments": 1})]}],
         [{"role": "assistant", "tool_calls": [call_with(function={"name": "w"}, extra=1)]}],
         [{"role": "tool", "content": "no tool_call_id"}],
+        [{"role": "assistant", "tool_calls": [call_with(id="")]}],
     ],
 )
 def test_what_to_dict_never_writes_is_restored_or_refused_as_the_checks_say(agent, messages):
@@ -124,7 +125,7 @@ optional_text = st.one_of(st.none(), st.text(max_size=4))
 built_calls = st.lists(
     st.builds(
         ToolCall,
-        id=st.text(max_size=3),
+        id=st.text(min_size=1, max_size=3),
         function=st.builds(FunctionCall, name=st.text(max_size=3), arguments=st.just("{}")),
     ),
     max_size=2,
@@ -153,3 +154,11 @@ def any_message(draw):
 def test_to_dict_writes_each_message_as_the_converter_does(agent, messages):
     conversation = Conversation(agent, messages=messages)
     assert conversation.to_dict()["messages"] == unstructure_messages(messages)
+
+
+def test_a_saved_tool_call_without_an_id_is_refused_saying_where(agent):
+    # No tool message can answer it (tool_call_id must not be empty): refused on load,
+    # not when the unanswered call is answered with a message that cannot exist.
+    saved = {**FORMAT, "messages": [{"role": "assistant", "tool_calls": [call_with(id="")]}]}
+    with pytest.raises(ValueError, match=r"messages\[0\]\.tool_calls\[0\]\.id is empty"):
+        Conversation.from_dict(saved, agent=agent)

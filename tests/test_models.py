@@ -49,3 +49,8 @@ def test_defaults_tolerate_sparse_servers():
     assert ChatCompletion().choices == ()
     assert ChatCompletionChunk().object == "chat.completion.chunk"
     assert Delta().tool_calls is None
+
+
+def test_a_tool_call_needs_an_id():
+    with pytest.raises(ValueError, match=r"^a tool call needs an id"):
+        ToolCall(id="", function=FunctionCall(name="f", arguments="{}"))
