@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from pathors_async import AsyncPathors
 from pathors_async.testing import FakePathors, RetryTesting, set_testing
 
 pytest_plugins = ["pytester"]
+
+# Timing belongs in benchmarks/: on a loaded CI machine no example fails for being slow.
+settings.register_profile("pathors", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("pathors")
 
 KEY = "sk_test_4f9c2e7d1a"  # looks like a real key, so a leak would be visible
 
