@@ -17,6 +17,8 @@ and save), so it outlives the data and tokens only grow while the data exists.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -31,7 +33,7 @@ from ._protocol import Lease, check_key, check_lease, check_seconds, decode, enc
 from ._redis_pool import DEFAULT_MAX_CONNECTIONS, check_max_connections, connections_for_url
 from ._redis_rate import RedisRateLimit
 from ._redis_wire import Arg, Caller, ClientCaller, LuaScript, wrong_reply
-from ._waiting import Wakeups, acquire_cancel_safe, wait_for_lease
+from ._waiting import Wakeups, release_orphan, wait_for_lease
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -214,9 +216,17 @@ class RedisStore:
         wait = check_seconds("wait", wait, allow_zero=True)
         keys, args = self._keys(key), (_millis(ttl), int(load), self._idle_ms)
 
+        def give_back(reply: object) -> None:  # the reply of a cancelled caller's ACQUIRE
+            with contextlib.suppress(StoreError):
+                token, _ = _acquired(key, reply)
+                if token:
+                    release_orphan(Lease(key=key, token=token, expires_at=0.0), self.release)
+
         async def try_once() -> Lease | None:
             expires_at = time.time() + ttl
-            reply = await self._call(key, lambda: self._redis.script(ACQUIRE, keys, args))
+            reply = await self._call(
+                key, lambda: self._redis.script(ACQUIRE, keys, args, orphan=give_back)
+            )
             token, data = _acquired(key, reply)
             if not token:
                 return None
@@ -224,13 +234,16 @@ class RedisStore:
             try:
                 loaded = None if data is None else decode(key, data)
             except StoreError:  # a damaged record: give the lease back
-                await self.release(lease)
+                try:
+                    await self.release(lease)
+                except asyncio.CancelledError:
+                    release_orphan(lease, self.release)
+                    raise
                 raise
             return attrs.evolve(lease, data=loaded)
 
-        return await acquire_cancel_safe(
-            wait_for_lease(key, wait, try_once, self._wakeups), self.release
-        )
+        # No task per call: a lease taken for a cancelled caller goes to give_back.
+        return await wait_for_lease(key, wait, try_once, self._wakeups)
 
     async def renew(self, lease: Lease, *, ttl: float) -> Lease:
         """Extend a held lease (see `ConversationStore.renew`).

@@ -27,7 +27,7 @@ import collections
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._redis_wire import Arg, LuaScript, pack
+from ._redis_wire import Arg, LuaScript, Orphan, hand_over, pack
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool
@@ -64,28 +64,58 @@ class PipelinedCaller:
         self._watchdog: asyncio.TimerHandle | None = None
         self._dropping: set[asyncio.Task[None]] = set()
         self._closes = 0  # aclose calls: a call failed by one is not sent again
+        # calls whose caller was cancelled, and what to do with their replies when they come
+        self._orphans: dict[asyncio.Future[Any], Orphan] = {}
 
-    async def script(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:  # noqa: ANN401
-        """Run `script` by its SHA-1, or by its source when the server does not know it."""
+    async def script(
+        self,
+        script: LuaScript,
+        keys: Sequence[Arg],
+        args: Sequence[Arg],
+        *,
+        orphan: Orphan | None = None,
+    ) -> Any:  # noqa: ANN401
+        """Run `script` by its SHA-1, or by its source when the server does not know it.
+
+        If the caller is cancelled, the call still runs; its reply, when it comes,
+        goes to `orphan` (see `Caller.script`).
+        """
         try:
-            return await self._call(script.packed(keys, args), repeatable=script.repeatable)
+            return await self._call(
+                script.packed(keys, args), repeatable=script.repeatable, orphan=orphan
+            )
         except self._errors.NoScriptError:
             packed = script.packed(keys, args, by_sha=False)
-            return await self._call(packed, repeatable=script.repeatable)
+            return await self._call(packed, repeatable=script.repeatable, orphan=orphan)
 
     async def command(self, *parts: Arg) -> Any:  # noqa: ANN401
         """Run one command (only plain reads and deletes: they are sent again after a drop)."""
         return await self._call(pack(*parts))
 
-    async def _call(self, packed: bytes, *, repeatable: bool = True) -> Any:  # noqa: ANN401
+    async def _call(
+        self, packed: bytes, *, repeatable: bool = True, orphan: Orphan | None = None
+    ) -> Any:  # noqa: ANN401
         served = self._connection is not None
         closes = self._closes
         try:
-            return await self._submit(packed)
+            return await self._reply(self._submit(packed), orphan)
         except self._errors.ConnectionError:
             if not (served and repeatable) or closes != self._closes:
                 raise  # a new connection, a call not safe to repeat, or the store was closed
-        return await self._submit(packed)  # the connection had died while idle: once more
+        return await self._reply(self._submit(packed), orphan)  # died while idle: once more
+
+    async def _reply(self, reply: asyncio.Future[Any], orphan: Orphan | None) -> Any:  # noqa: ANN401
+        if orphan is None:
+            return await reply
+        # Known before any await: a reply coming once the caller is cancelled (its future
+        # cancelled) goes to `orphan` from `_read`, even before the caller hears of it.
+        self._orphans[reply] = orphan
+        try:
+            return await reply
+        except asyncio.CancelledError:
+            if not reply.cancelled() and reply.exception() is None:
+                hand_over(orphan, reply.result())  # delivered as the caller was cancelled
+            raise
 
     def _submit(self, packed: bytes) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
@@ -110,6 +140,7 @@ class PipelinedCaller:
         self._connection = self._reader = self._flusher = self._watchdog = None
         self._outbox, self._unsent = [], []
         self._in_flight.clear()
+        self._orphans.clear()
 
     def _watch(self) -> None:
         """Fail the calls that waited `_timeout` seconds, dropping the connection they wait on."""
@@ -129,6 +160,7 @@ class PipelinedCaller:
         while late < len(self._unsent) and self._unsent[late][1] <= now:
             late += 1
         for reply, _ in self._unsent[:late]:
+            self._orphans.pop(reply, None)  # no reply will come
             if not reply.done():
                 reply.set_exception(error)
         del self._unsent[:late], self._outbox[:late]
@@ -174,11 +206,14 @@ class PipelinedCaller:
                 except self._errors.ResponseError as exc:  # an error reply: that call's
                     reply = exc
                 waiting = self._in_flight.popleft()[0]
+                orphan = self._orphans.pop(waiting, None) if self._orphans else None
                 if not waiting.done():  # its caller may have given up
                     if isinstance(reply, Exception):
                         waiting.set_exception(reply)
                     else:
                         waiting.set_result(reply)
+                elif orphan is not None and not isinstance(reply, Exception):
+                    hand_over(orphan, reply)  # its caller was cancelled
         except Exception as exc:  # noqa: BLE001 - each waiting call gets it
             await self._drop(connection, exc)
 
@@ -211,6 +246,7 @@ class PipelinedCaller:
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
         for reply in waiting:
+            self._orphans.pop(reply, None)  # no reply will come
             if not reply.done():
                 reply.set_exception(error)
         if self._outbox:

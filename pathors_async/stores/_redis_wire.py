@@ -11,13 +11,16 @@ store's own, pipelined with the calls of concurrent turns; with ``client=``,
 cluster routing. Both reload a script the server forgot (a restart,
 ``SCRIPT FLUSH``) with one ``EVAL``. A script marked not ``repeatable`` (taking a
 lease, reserving a rate-limit slot) is never sent again once it may have reached
-the server. `wrong_reply` is the error for a reply no Redis running our script sends.
+the server. A caller cancelled while its script runs can leave the reply to an
+`Orphan` (taking a lease: give it back), so it needs no task of its own.
+`wrong_reply` is the error for a reply no Redis running our script sends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from pathors_async._errors import StoreError
@@ -25,9 +28,26 @@ from pathors_async._errors import StoreError
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["Arg", "Caller", "ClientCaller", "LuaScript", "pack", "wrong_reply"]
+__all__ = [
+    "Arg",
+    "Caller",
+    "ClientCaller",
+    "LuaScript",
+    "Orphan",
+    "hand_over",
+    "pack",
+    "wrong_reply",
+]
 
 Arg = Union[bytes, str, int]  # noqa: UP007 - a runtime alias, and Python 3.10 is supported
+
+#: What to do with the reply of a call whose caller was cancelled (called on the event loop).
+Orphan = Callable[[Any], object]
+
+
+def hand_over(orphan: Orphan, reply: object) -> None:
+    """Give `reply` to `orphan` soon, on the event loop; what it raises is the loop's to log."""
+    asyncio.get_running_loop().call_soon(orphan, reply)
 
 
 def wrong_reply(what: str, reply: object, *, key: str) -> StoreError:
@@ -96,8 +116,20 @@ class LuaScript:
 class Caller(Protocol):
     """Runs scripts and plain commands on one Redis; its errors are redis-py's."""
 
-    async def script(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:  # noqa: ANN401
-        """Run `script`; return its reply."""
+    async def script(
+        self,
+        script: LuaScript,
+        keys: Sequence[Arg],
+        args: Sequence[Arg],
+        *,
+        orphan: Orphan | None = None,
+    ) -> Any:  # noqa: ANN401
+        """Run `script`; return its reply.
+
+        With `orphan`, a cancelled caller does not stop a call that may have reached
+        the server: its reply (not an error reply), when it comes, goes to `orphan`,
+        also when it came in the very loop iteration the caller was cancelled.
+        """
         ...  # pragma: no cover - a protocol
 
     async def command(self, *parts: Arg) -> Any:  # noqa: ANN401
@@ -118,8 +150,29 @@ class ClientCaller:
         self._no_script = NoScriptError
         self._client: Any = client  # redis-py's own types are too loose to help here
 
-    async def script(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:  # noqa: ANN401
-        """Run `script` by its SHA-1, or by its source when the server does not know it."""
+    async def script(
+        self,
+        script: LuaScript,
+        keys: Sequence[Arg],
+        args: Sequence[Arg],
+        *,
+        orphan: Orphan | None = None,
+    ) -> Any:  # noqa: ANN401
+        """Run `script` by its SHA-1, or by its source when the server does not know it.
+
+        With `orphan`, the call runs in a task of its own that a cancelled caller
+        leaves to finish (see `Caller.script`).
+        """
+        if orphan is None:
+            return await self._run(script, keys, args)
+        task = asyncio.ensure_future(self._run(script, keys, args))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(lambda done: _to_orphan(done, orphan))
+            raise
+
+    async def _run(self, script: LuaScript, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:  # noqa: ANN401
         try:
             return await self._client.execute_command(
                 "EVALSHA", script.sha, len(keys), *keys, *args
@@ -135,3 +188,8 @@ class ClientCaller:
 
     async def aclose(self) -> None:
         """Nothing to do: the client is the user's."""
+
+
+def _to_orphan(done: asyncio.Future[Any], orphan: Orphan) -> None:
+    if not done.cancelled() and done.exception() is None:
+        orphan(done.result())

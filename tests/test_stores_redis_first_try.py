@@ -1,0 +1,123 @@
+"""`RedisStore.acquire` runs without a task of its own, yet a cancelled caller keeps no lease.
+
+A lease taken for a caller that was cancelled (while Redis held the call, or in the very
+loop iteration its reply was handed over) is given back at once, not left for `lock_ttl`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from pathors_async import ConversationBusy
+from pathors_async.stores import Lease, RedisStore
+from pathors_async.stores._redis import ACQUIRE, RELEASE
+
+from .stores_support import redis_url, unique_prefix
+from .test_stores_redis_faults import HANG_GUARD, handshake_then, resp_server
+
+__all__ = ["redis_url"]  # the fixture, imported for pytest
+
+
+@pytest.fixture
+async def admin(redis_url: str) -> AsyncIterator[Redis]:
+    async with Redis.from_url(redis_url) as client:
+        yield client
+
+
+@pytest.fixture(params=["url", "client"])
+async def store(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[RedisStore]:
+    if request.param == "url":
+        made = RedisStore(redis_url, prefix=unique_prefix())
+        yield made
+        await made.aclose()
+    else:
+        async with Redis.from_url(redis_url) as client:
+            made = RedisStore(client=client, prefix=unique_prefix())
+            yield made
+            await made.aclose()
+
+
+async def is_free(store: RedisStore, key: str) -> bool:
+    """Whether `key` can be taken within 2 s (a lease kept for a caller lasts 600 s)."""
+    try:
+        lease = await store.acquire(key, ttl=5, wait=2)
+    except ConversationBusy:
+        return False
+    await store.release(lease)
+    return True
+
+
+async def test_an_acquire_cancelled_while_redis_holds_it_gives_the_lease_back(store, admin):
+    await admin.client_pause(10_000, all=False)  # write commands (and scripts) wait
+    try:
+        caller = asyncio.ensure_future(store.acquire("k", ttl=600, wait=5))
+        while (await admin.info("clients"))["blocked_clients"] == 0:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)  # polls the server's state until it holds the call
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+    finally:
+        await admin.client_unpause()
+    assert await is_free(store, "k")  # taken for nobody, then given back
+
+
+async def test_acquires_cancelled_at_random_moments_leave_no_conversation_locked(store):
+    loop = asyncio.get_running_loop()
+    rand = random.Random(2)  # noqa: S311 - spreads cancellations out, no secret
+    await store.load("warm-up")
+    for round_number in range(4):
+        keys = [f"r{round_number}-{i}" for i in range(50)]
+        callers = [
+            asyncio.ensure_future(store.acquire(key, ttl=600, wait=5, load=True)) for key in keys
+        ]
+        for caller in callers:
+            loop.call_later(rand.uniform(0, 0.004), caller.cancel)
+        outcomes = await asyncio.gather(*callers, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, Lease):
+                await store.release(outcome)
+        locked = [key for key in keys if not await is_free(store, key)]
+        assert locked == []
+
+
+async def test_an_acquire_cancelled_as_its_reply_is_handed_over_gives_the_lease_back():
+    """The cancellation lands in the very loop iteration that hands the lease over.
+
+    The server answers a ``GET`` the test awaits and the ``ACQUIRE`` together, so both
+    replies are handed over in one step of the store's reader: the test wakes first and
+    cancels the acquiring caller, whose reply is already there.
+    """
+    held_get: list[bytes] = []
+    released: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def answer(command: list[bytes], _number: int) -> bytes | None:
+        name = command[0].upper()
+        if name == b"GET":
+            held_get.append(command[1])
+            return None  # answered with the ACQUIRE's reply
+        if name == b"EVALSHA" and command[1] == ACQUIRE.sha.encode():
+            return b"_\r\n" + b"*2\r\n:7\r\n_\r\n"  # GET: nil; ACQUIRE: token 7, no data
+        if name == b"EVALSHA" and command[1] == RELEASE.sha.encode():
+            if not released.done():
+                released.set_result(command[-1])
+            return b":1\r\n"
+        return b"-ERR not in this test\r\n"
+
+    async with resp_server(handshake_then(answer)) as port:
+        store = RedisStore(f"redis://127.0.0.1:{port}/0?socket_timeout=5")
+        try:
+            caller = asyncio.ensure_future(store.acquire("k", ttl=600, wait=5))
+            assert await store.load("other") is None  # wakes before the caller does...
+            caller.cancel()  # ...whose reply, token 7, is already handed over
+            with pytest.raises(asyncio.CancelledError):
+                await caller
+            async with asyncio.timeout(HANG_GUARD):
+                assert await released == b"7"
+            assert held_get
+        finally:
+            await store.aclose()
