@@ -8,7 +8,10 @@
 2. Whole turns against the emulator (in its own process): one hot key (every
    turn waits for the one before), and many distinct keys at a concurrency, each
    beside the same runs with no store (conversations kept in a dict; the hot key
-   behind an `asyncio.Lock`), with the CPU each process used per turn.
+   behind an `asyncio.Lock`), with the CPU each process used per turn. The rounds
+   are interleaved; turns/s is each contender's best round, and a store's cost is
+   the median, over the rounds, of its turns/s against the no-store run of the
+   same round (a paired figure: a slow moment of a shared machine hits both).
 
 With ``taskset`` and two CPUs, this process (the client) runs on one CPU and the
 emulator and redis-server (the "remote" side) on the other, as in ``run.py``.
@@ -29,6 +32,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -176,6 +180,7 @@ class Best:
     hot: float = 0.0  # turns/s, one key
     spread: float = 0.0  # turns/s, many keys
     cpu: float = float("inf")  # client CPU µs per turn, many keys
+    rates: list[float] = attrs.Factory(list)  # turns/s, many keys, in each round
     servers: dict[str, float] = attrs.Factory(dict)  # CPU µs per turn of each server, many keys
 
 
@@ -194,6 +199,7 @@ async def one_round(
     start, cpu = time.perf_counter(), time.process_time()
     await limited(total, args.concurrency, lambda n: send(f"k{n % args.keys}-{tag}", f"m{n}"))
     rate = total / (time.perf_counter() - start)
+    best.rates.append(rate)
     if rate > best.spread:
         best.spread = rate
         best.cpu = (time.process_time() - cpu) / total * 1e6
@@ -283,13 +289,17 @@ async def print_turns(
         for name, send in contenders.items():
             await one_round(send, args, f"{name}-{round_number}", best[name], servers)
     base = best["no store"]
+    paired = {  # each round's turns/s against the no-store run of the same round
+        name: statistics.median(
+            rate / base_rate for rate, base_rate in zip(figures.rates, base.rates, strict=True)
+        )
+        for name, figures in best.items()
+    }
     names = "".join(f" {name + ' µs':>12}" for name in servers)
     print(f"   {'':12} {'hot key':>9} {'many keys':>10} {'client µs':>10}{names}  (CPU per turn)")
     for name, figures in best.items():
         cost = (
-            ""
-            if name == "no store"
-            else "   " + versus(figures.spread, base.spread, figures.cpu, base.cpu)
+            "" if name == "no store" else "   " + versus(paired[name], 1.0, figures.cpu, base.cpu)
         )
         used = "".join(f" {figures.servers.get(server, float('nan')):12.0f}" for server in servers)
         print(
@@ -299,6 +309,10 @@ async def print_turns(
     shares = {"client": base.cpu, **{n: base.servers.get(n, 0.0) for n in servers}}
     share_text = ", ".join(f"{n} {cpu * base.spread / 1e4:.0f}%" for n, cpu in shares.items())
     print(f"   no store, many keys, share of one CPU: {share_text}")
+    print(
+        "   (turns/s: the best round; fewer/more: the median, over the rounds, of each "
+        "round against the no-store run of the same round)"
+    )
 
 
 async def measure(args: argparse.Namespace) -> None:

@@ -16,7 +16,15 @@ import attrs
 from pathors_async import _json
 from pathors_async._errors import LeaseLost, StoreError
 
-__all__ = ["ConversationStore", "Lease", "check_key", "check_seconds", "decode", "encode"]
+__all__ = [
+    "ConversationStore",
+    "Lease",
+    "check_key",
+    "check_seconds",
+    "decode",
+    "encode",
+    "encode_bytes",
+]
 
 #: Longest key accepted, in characters.
 MAX_KEY_CHARS: Final = 512
@@ -144,8 +152,13 @@ def encode(data: dict[str, Any]) -> str:
     Raises:
         TypeError: The data is not JSON-safe (pass ``Conversation.to_dict()``).
     """
+    return encode_bytes(data).decode()
+
+
+def encode_bytes(data: dict[str, Any]) -> bytes:
+    """`encode`, as the UTF-8 bytes a network store sends (no round trip through text)."""
     try:
-        return _json.dumps(data).decode()
+        return _json.dumps(data)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"conversation data must be JSON-safe (Conversation.to_dict()): {exc}"

@@ -29,7 +29,15 @@ import attrs
 from pathors_async._errors import StoreError
 from pathors_async._redact import Redactor
 
-from ._protocol import Lease, check_key, check_lease, check_seconds, decode, encode, lease_lost
+from ._protocol import (
+    Lease,
+    check_key,
+    check_lease,
+    check_seconds,
+    decode,
+    encode_bytes,
+    lease_lost,
+)
 from ._redis_pool import DEFAULT_MAX_CONNECTIONS, check_max_connections, connections_for_url
 from ._redis_rate import RedisRateLimit
 from ._redis_wire import Arg, Caller, ClientCaller, LuaScript, wrong_reply
@@ -280,7 +288,7 @@ class RedisStore:
         """Save `data`, fenced by `lease` (see `ConversationStore.save`): one round trip."""
         check_lease(check_key(key), lease)
         keys = self._keys(key)
-        args: tuple[Arg, ...] = (lease.token, encode(data), int(release), self._idle_ms)
+        args: tuple[Arg, ...] = (lease.token, encode_bytes(data), int(release), self._idle_ms)
         saved = await self._call(key, lambda: self._redis.script(SAVE, keys, args))
         if not saved:
             raise lease_lost(key, lease.token)

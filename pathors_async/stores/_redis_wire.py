@@ -110,7 +110,7 @@ class LuaScript:
                 f"got {len(keys)} and {len(args)}"
             )
         head = self._by_sha if by_sha else self._by_source
-        return head + b"".join([_bulk(to_bytes(part)) for part in (*keys, *args)])
+        return b"".join([head, *[_bulk(to_bytes(part)) for part in (*keys, *args)]])
 
 
 class Caller(Protocol):
