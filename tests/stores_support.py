@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pathlib
 import shutil
@@ -11,10 +12,12 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from pathors_async.stores import MemoryStore, RedisStore, SQLiteStore
+from pathors_async import ConversationBusy
+from pathors_async.stores import ConversationStore, MemoryStore, RedisStore, SQLiteStore
 
 REPO = pathlib.Path(__file__).parent.parent
 INSTALL_HINT = (
@@ -105,3 +108,19 @@ def worker_env() -> dict[str, str]:
 
 
 WORKER = [sys.executable, "-W", "error", "-m", "tests.store_worker"]
+
+
+async def is_free(store: ConversationStore, key: str, *, wait: float = 0) -> bool:
+    """Whether the lease on `key` can be taken within `wait` seconds (then it is released)."""
+    try:
+        lease = await store.acquire(key, ttl=5, wait=wait)
+    except ConversationBusy:
+        return False
+    await store.release(lease)
+    return True
+
+
+async def until_redis_holds_a_call(admin: Any) -> None:
+    """Return once the server holds a client's call (after ``CLIENT PAUSE``), by asking it."""
+    while (await admin.info("clients"))["blocked_clients"] == 0:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)  # polls the server's own state, not a guess at timing

@@ -12,6 +12,8 @@ import pytest
 from pathors_async import ConversationBusy
 from pathors_async.stores import Lease, MemoryStore, SQLiteStore
 
+from .stores_support import is_free
+
 
 class GateClock:
     """A clock that, once armed, holds the store's thread until the test lets it go."""
@@ -102,19 +104,10 @@ async def test_acquires_cancelled_at_random_moments_leave_no_conversation_locked
             cancelled = [
                 key for key, got in zip(keys, outcomes, strict=True) if not isinstance(got, Lease)
             ]
-            locked = [key for key in cancelled if not await _is_free(store, key)]
+            locked = [key for key in cancelled if not await is_free(store, key)]
             assert locked == []
     finally:
         await store.aclose()
-
-
-async def _is_free(store: SQLiteStore, key: str) -> bool:
-    try:
-        lease = await store.acquire(key, ttl=5, wait=0)
-    except ConversationBusy:
-        return False
-    await store.release(lease)
-    return True
 
 
 async def test_a_cancelled_first_try_that_found_the_lease_taken_leaves_it_to_its_holder(

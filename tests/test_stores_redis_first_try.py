@@ -13,11 +13,10 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from pathors_async import ConversationBusy
 from pathors_async.stores import Lease, RedisStore
 from pathors_async.stores._redis import ACQUIRE, RELEASE
 
-from .stores_support import redis_url, unique_prefix
+from .stores_support import is_free, redis_url, unique_prefix, until_redis_holds_a_call
 from .test_stores_redis_faults import HANG_GUARD, handshake_then, resp_server
 
 __all__ = ["redis_url"]  # the fixture, imported for pytest
@@ -42,28 +41,17 @@ async def store(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator
             await made.aclose()
 
 
-async def is_free(store: RedisStore, key: str) -> bool:
-    """Whether `key` can be taken within 2 s (a lease kept for a caller lasts 600 s)."""
-    try:
-        lease = await store.acquire(key, ttl=5, wait=2)
-    except ConversationBusy:
-        return False
-    await store.release(lease)
-    return True
-
-
 async def test_an_acquire_cancelled_while_redis_holds_it_gives_the_lease_back(store, admin):
     await admin.client_pause(10_000, all=False)  # write commands (and scripts) wait
     try:
         caller = asyncio.ensure_future(store.acquire("k", ttl=600, wait=5))
-        while (await admin.info("clients"))["blocked_clients"] == 0:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)  # polls the server's state until it holds the call
+        await until_redis_holds_a_call(admin)
         caller.cancel()
         with pytest.raises(asyncio.CancelledError):
             await caller
     finally:
         await admin.client_unpause()
-    assert await is_free(store, "k")  # taken for nobody, then given back
+    assert await is_free(store, "k", wait=2)  # taken for nobody, then given back (ttl 600)
 
 
 async def test_acquires_cancelled_at_random_moments_leave_no_conversation_locked(store):
@@ -81,7 +69,7 @@ async def test_acquires_cancelled_at_random_moments_leave_no_conversation_locked
         for outcome in outcomes:
             if isinstance(outcome, Lease):
                 await store.release(outcome)
-        locked = [key for key in keys if not await is_free(store, key)]
+        locked = [key for key in keys if not await is_free(store, key, wait=2)]
         assert locked == []
 
 

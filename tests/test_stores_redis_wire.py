@@ -22,7 +22,7 @@ from pathors_async.stores import RedisStore
 from pathors_async.stores._redis import ACQUIRE, SAVE
 from pathors_async.stores._redis_wire import LuaScript, pack
 
-from .stores_support import redis_url, unique_prefix
+from .stores_support import redis_url, unique_prefix, until_redis_holds_a_call
 
 __all__ = ["redis_url"]  # the fixture, imported for pytest
 
@@ -109,8 +109,7 @@ async def test_a_call_cancelled_while_redis_holds_it_leaves_no_reply_behind(redi
     await admin.client_pause(10_000, all=False)  # write commands (and scripts) wait
     try:
         held = asyncio.ensure_future(store.save("k", DATA, lease))
-        while (await admin.info("clients"))["blocked_clients"] == 0:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)  # polls the server's state until it holds the call
+        await until_redis_holds_a_call(admin)
         held.cancel()
         with pytest.raises(asyncio.CancelledError):
             await held
