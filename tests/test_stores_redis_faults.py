@@ -147,6 +147,7 @@ async def test_a_password_the_server_writes_back_is_not_in_the_store_error(where
         with pytest.raises(StoreError, match="unknown command 'HELLO'") as info:
             await store.load("k")
         assert "hunter2" not in f"{info.value!r} {info.value} {info.value.__cause__!r}"
+        assert info.value.__context__ is None  # not even there, where tracebacks may look
         await store.aclose()
 
 

@@ -109,3 +109,30 @@ async def test_an_acquire_cancelled_as_its_reply_is_handed_over_gives_the_lease_
             assert held_get
         finally:
             await store.aclose()
+
+
+@pytest.mark.parametrize("call", ["release", "acquire"])
+async def test_a_call_cancelled_while_redis_forgot_its_script_still_leaves_no_lease(
+    store, admin, call
+):
+    """Redis answers NOSCRIPT (restarted, ``SCRIPT FLUSH``) to a call whose caller is gone.
+
+    A release is sent again as ``EVAL`` even so, or the lease would stay held for its
+    whole ttl; an acquire that never ran has nothing to give back.
+    """
+    lease = await store.acquire("k", ttl=600, wait=0)  # the scripts are loaded
+    if call == "acquire":
+        await store.release(lease)
+    await admin.script_flush()
+    await admin.client_pause(10_000, all=False)  # scripts wait, then find no script
+    try:
+        caller = asyncio.ensure_future(
+            store.release(lease) if call == "release" else store.acquire("k", ttl=600, wait=5)
+        )
+        await until_redis_holds_a_call(admin)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+    finally:
+        await admin.client_unpause()
+    assert await is_free(store, "k", wait=2)

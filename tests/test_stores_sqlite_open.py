@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import pathlib
 import sqlite3
 
 import pytest
@@ -62,6 +64,14 @@ async def test_a_file_another_connection_is_writing_to_is_opened_once_it_is_free
         await store.aclose()
 
 
+def files_open_on(path: pathlib.Path) -> int | None:
+    """How many of this process's file descriptors are open on `path` (None: no /proc)."""
+    fds = pathlib.Path("/proc/self/fd")
+    if not fds.is_dir():
+        return None
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path.resolve()))
+
+
 async def test_a_file_locked_past_the_busy_timeout_is_a_store_error(tmp_path):
     path = tmp_path / "new.db"
     other = sqlite3.connect(path, isolation_level=None)
@@ -70,8 +80,14 @@ async def test_a_file_locked_past_the_busy_timeout_is_a_store_error(tmp_path):
     other.execute("INSERT INTO t VALUES (1)")
     store = SQLiteStore(path, busy_timeout=0.05)
     try:
-        with pytest.raises(StoreError, match="database is locked"):
-            await store.load("k")
+        opened = []
+        for _ in range(3):
+            with pytest.raises(StoreError, match="database is locked"):
+                await store.load("k")
+            opened.append(files_open_on(path))
+        # Each failed open closed its connection. (SQLite keeps one closed descriptor
+        # while another connection of this process holds a lock, and reuses it.)
+        assert opened[0] == opened[1] == opened[2]
     finally:
         other.close()
         await store.aclose()

@@ -213,9 +213,11 @@ class RedisStore:
                 "check that the server is up and reachable",
                 key=key,
             )
-            if clean != said:  # not chained: the original holds the password
-                raise error from None
-            raise error from exc
+            if clean == said:
+                raise error from exc
+        # Raised outside the except block: not chained, not even as __context__, since
+        # the original error holds the password.
+        raise error
 
     async def acquire(self, key: str, *, ttl: float, wait: float, load: bool = False) -> Lease:
         """Take the lease on `key` (see `ConversationStore.acquire`): one round trip."""
@@ -225,6 +227,8 @@ class RedisStore:
         keys, args = self._keys(key), (_millis(ttl), int(load), self._idle_ms)
 
         def give_back(reply: object) -> None:  # the reply of a cancelled caller's ACQUIRE
+            if isinstance(reply, Exception):
+                return  # an error reply: no lease was taken
             with contextlib.suppress(StoreError):
                 token, _ = _acquired(key, reply)
                 if token:

@@ -77,12 +77,19 @@ class PipelinedCaller:
     ) -> Any:  # noqa: ANN401
         """Run `script` by its SHA-1, or by its source when the server does not know it.
 
-        If the caller is cancelled, the call still runs; its reply, when it comes,
-        goes to `orphan` (see `Caller.script`).
+        If the caller is cancelled, the call still runs to its end (by its source
+        too, if need be); its reply goes to `orphan` (see `Caller.script`).
         """
+
+        def caller_gone(reply: object) -> None:
+            if isinstance(reply, self._errors.NoScriptError):  # it did not run: run it now
+                self._send_for_nobody(script.packed(keys, args, by_sha=False), orphan)
+            elif orphan is not None:
+                orphan(reply)
+
         try:
             return await self._call(
-                script.packed(keys, args), repeatable=script.repeatable, orphan=orphan
+                script.packed(keys, args), repeatable=script.repeatable, orphan=caller_gone
             )
         except self._errors.NoScriptError:
             packed = script.packed(keys, args, by_sha=False)
@@ -113,9 +120,16 @@ class PipelinedCaller:
         try:
             return await reply
         except asyncio.CancelledError:
-            if not reply.cancelled() and reply.exception() is None:
-                hand_over(orphan, reply.result())  # delivered as the caller was cancelled
+            if not reply.cancelled():  # delivered as the caller was cancelled
+                hand_over(orphan, reply.exception() or reply.result())
             raise
+
+    def _send_for_nobody(self, packed: bytes, orphan: Orphan | None) -> None:
+        """Send a call nobody awaits; its reply goes to `orphan` (or is dropped)."""
+        reply = self._submit(packed)
+        if orphan is not None:
+            self._orphans[reply] = orphan
+        reply.cancel()  # as if its caller were cancelled: `_read` hands the reply over
 
     def _submit(self, packed: bytes) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
@@ -212,7 +226,7 @@ class PipelinedCaller:
                         waiting.set_exception(reply)
                     else:
                         waiting.set_result(reply)
-                elif orphan is not None and not isinstance(reply, Exception):
+                elif orphan is not None:
                     hand_over(orphan, reply)  # its caller was cancelled
         except Exception as exc:  # noqa: BLE001 - each waiting call gets it
             await self._drop(connection, exc)

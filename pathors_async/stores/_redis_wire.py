@@ -41,7 +41,8 @@ __all__ = [
 
 Arg = Union[bytes, str, int]  # noqa: UP007 - a runtime alias, and Python 3.10 is supported
 
-#: What to do with the reply of a call whose caller was cancelled (called on the event loop).
+#: What to do with the reply of a call whose caller was cancelled (called on the event loop);
+#: an error reply comes as the exception.
 Orphan = Callable[[Any], object]
 
 
@@ -126,9 +127,10 @@ class Caller(Protocol):
     ) -> Any:  # noqa: ANN401
         """Run `script`; return its reply.
 
-        With `orphan`, a cancelled caller does not stop a call that may have reached
-        the server: its reply (not an error reply), when it comes, goes to `orphan`,
-        also when it came in the very loop iteration the caller was cancelled.
+        A cancelled caller does not stop the call: it runs to its end (by its
+        source after ``NOSCRIPT`` too), and its reply (an error reply as the
+        exception) goes to `orphan` if given, also when it came in the very loop
+        iteration the caller was cancelled.
         """
         ...  # pragma: no cover - a protocol
 
@@ -160,11 +162,9 @@ class ClientCaller:
     ) -> Any:  # noqa: ANN401
         """Run `script` by its SHA-1, or by its source when the server does not know it.
 
-        With `orphan`, the call runs in a task of its own that a cancelled caller
-        leaves to finish (see `Caller.script`).
+        The call runs in a task of its own that a cancelled caller leaves to finish
+        (see `Caller.script`).
         """
-        if orphan is None:
-            return await self._run(script, keys, args)
         task = asyncio.ensure_future(self._run(script, keys, args))
         try:
             return await asyncio.shield(task)
@@ -190,6 +190,9 @@ class ClientCaller:
         """Nothing to do: the client is the user's."""
 
 
-def _to_orphan(done: asyncio.Future[Any], orphan: Orphan) -> None:
-    if not done.cancelled() and done.exception() is None:
-        orphan(done.result())
+def _to_orphan(done: asyncio.Future[Any], orphan: Orphan | None) -> None:
+    if done.cancelled():
+        return
+    reply = done.exception() or done.result()
+    if orphan is not None:
+        orphan(reply)

@@ -129,10 +129,14 @@ class SQLiteStore:
                 isolation_level=None,  # transactions are ours: one BEGIN IMMEDIATE per batch
                 check_same_thread=False,
             )
-            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            self._switch_to_wal(connection)
-            connection.execute("PRAGMA synchronous = NORMAL")
-            connection.executescript(SCHEMA)
+            try:
+                connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+                self._switch_to_wal(connection)
+                connection.execute("PRAGMA synchronous = NORMAL")
+                connection.executescript(SCHEMA)
+            except BaseException:
+                connection.close()  # the next call opens it afresh
+                raise
             self._connection = connection
         return self._connection
 
