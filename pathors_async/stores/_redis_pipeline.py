@@ -80,10 +80,12 @@ class PipelinedCaller:
         If the caller is cancelled, the call still runs to its end (by its source
         too, if need be); its reply goes to `orphan` (see `Caller.script`).
         """
+        closes = self._closes
 
         def caller_gone(reply: object) -> None:
-            if isinstance(reply, self._errors.NoScriptError):  # it did not run: run it now
-                self._send_for_nobody(script.packed(keys, args, by_sha=False), orphan)
+            if isinstance(reply, self._errors.NoScriptError):  # it did not run: run it now,
+                if closes == self._closes:  # unless the store was closed meanwhile
+                    self._send_for_nobody(script.packed(keys, args, by_sha=False), orphan)
             elif orphan is not None:
                 orphan(reply)
 

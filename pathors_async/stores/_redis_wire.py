@@ -11,9 +11,9 @@ store's own, pipelined with the calls of concurrent turns; with ``client=``,
 cluster routing. Both reload a script the server forgot (a restart,
 ``SCRIPT FLUSH``) with one ``EVAL``. A script marked not ``repeatable`` (taking a
 lease, reserving a rate-limit slot) is never sent again once it may have reached
-the server. A caller cancelled while its script runs can leave the reply to an
-`Orphan` (taking a lease: give it back), so it needs no task of its own.
-`wrong_reply` is the error for a reply no Redis running our script sends.
+the server. A call whose caller is cancelled still runs to its end (the ``EVAL``
+included); its reply can go to an `Orphan` (taking a lease: give it back), so
+the pipelined caller needs no task per call. `wrong_reply` is the error for a reply no Redis running our script sends.
 """
 
 from __future__ import annotations
