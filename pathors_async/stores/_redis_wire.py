@@ -13,7 +13,8 @@ cluster routing. Both reload a script the server forgot (a restart,
 lease, reserving a rate-limit slot) is never sent again once it may have reached
 the server. A call whose caller is cancelled still runs to its end (the ``EVAL``
 included); its reply can go to an `Orphan` (taking a lease: give it back), so
-the pipelined caller needs no task per call. `wrong_reply` is the error for a reply no Redis running our script sends.
+the pipelined caller needs no task per call. `wrong_reply` is the error for a
+reply no Redis running our script sends.
 """
 
 from __future__ import annotations
