@@ -56,3 +56,16 @@ async def test_a_lone_surrogate_anywhere_in_a_message_is_refused(client: AsyncPa
         async with conversations.stream("k", Message(role="assistant", tool_calls=[call])):
             pytest.fail("the run must not start")  # pragma: no cover
     assert await conversations.load("k") is None
+
+
+async def test_a_message_dict_is_sent_as_conversation_send_takes_it(client: AsyncPathors):
+    conversations = Conversations(Agent(client), MemoryStore(), lock_wait=0)
+    result = await conversations.send("k", {"role": "user", "content": "hello"})
+    assert "hello" in (result.output or "")
+    with pytest.raises(ValueError, match="lone surrogate"):
+        await conversations.send("k", {"role": "user", "content": "bad \ud800"})
+    with pytest.raises(TypeError, match="send\\(\\) takes the user's text"):
+        await conversations.send("k", 5)  # type: ignore[arg-type]
+    saved = await conversations.load("k")
+    assert saved is not None
+    assert [m.content for m in saved.messages if m.role == "user"] == ["hello"]

@@ -14,12 +14,13 @@ import contextlib
 import functools
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from pathors_async._conversation import Conversation, HistoryMode
+from pathors_async._converter import to_messages
 from pathors_async._errors import LeaseLost, PathorsError, StoreError
 from pathors_async._ids import LONE_SURROGATES
 from pathors_async._models import Message
@@ -126,7 +127,7 @@ class Conversations:
     async def send(
         self,
         key: str,
-        message: str | Message | None,
+        message: str | Message | Mapping[str, Any] | None,
         *,
         deps: Any = None,  # noqa: ANN401 - the caller's own type
     ) -> RunResult:
@@ -134,7 +135,8 @@ class Conversations:
 
         Args:
             key: The conversation (e.g. the end user's id).
-            message: The user's text or `Message`; None resumes a failed turn
+            message: The user's text, `Message` or message dict (as for
+                `Conversation.send`); None resumes a failed turn
                 (`Conversation.resume`) without sending anything new (a
                 `ValueError` if the last turn was answered).
             deps: Handed to tools through `ToolContext.deps`.
@@ -171,7 +173,7 @@ class Conversations:
     async def stream(
         self,
         key: str,
-        message: str | Message | None,
+        message: str | Message | Mapping[str, Any] | None,
         *,
         deps: Any = None,  # noqa: ANN401 - the caller's own type
     ) -> AsyncIterator[AgentRun]:
@@ -386,15 +388,22 @@ def _save_failure(turn: _Turn, exc: Exception) -> PathorsError:
     return failure
 
 
-def _check_sendable(key: str, message: str | Message) -> None:
+def _check_sendable(key: str, message: object) -> None:
     """Refuse a message that could be neither sent nor saved, before any lease is taken.
 
+    A message dict is checked as `Conversation.send` checks it; anything else but
+    text or a `Message` is left to `Conversation.send` to refuse.
+
     Raises:
-        ValueError: Its text holds a lone surrogate (which UTF-8 cannot encode).
+        ValueError: Its text holds a lone surrogate (which UTF-8 cannot encode),
+            or a message dict is not a valid message.
+        TypeError: A message dict's fields have the wrong types.
     """
+    if isinstance(message, Mapping):
+        message = to_messages([message])[0]
     if isinstance(message, str):
         fields: list[tuple[str, str | None]] = [("text", message)]
-    else:
+    elif isinstance(message, Message):
         fields = [
             ("content", message.content),
             ("name", message.name),
@@ -403,6 +412,8 @@ def _check_sendable(key: str, message: str | Message) -> None:
         for call in message.tool_calls or ():
             fields += [("tool call id", call.id), ("tool call", call.function.name)]
             fields.append(("tool call arguments", call.function.arguments))
+    else:
+        return
     for field, text in fields:
         found = LONE_SURROGATES.search(text) if isinstance(text, str) else None
         if found is not None:
