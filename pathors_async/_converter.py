@@ -249,7 +249,7 @@ def _tool_calls_from_input(value: object, where: str) -> tuple[ToolCall, ...] | 
             )
         if not call["id"]:
             raise ValueError(
-                f"{where}.tool_calls[{position}].id is empty: give every tool call an id "
+                f"tool_calls[{position}].id is empty: give every tool call an id "
                 '(such as "call_1"); the tool message answering it repeats it'
             )
         calls.append(

@@ -160,5 +160,5 @@ def test_a_saved_tool_call_without_an_id_is_refused_saying_where(agent):
     # No tool message can answer it (tool_call_id must not be empty): refused on load,
     # not when the unanswered call is answered with a message that cannot exist.
     saved = {**FORMAT, "messages": [{"role": "assistant", "tool_calls": [call_with(id="")]}]}
-    with pytest.raises(ValueError, match=r"messages\[0\]\.tool_calls\[0\]\.id is empty"):
+    with pytest.raises(ValueError, match=r"^messages\[0\]: tool_calls\[0\]\.id is empty"):
         Conversation.from_dict(saved, agent=agent)
