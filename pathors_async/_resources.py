@@ -271,19 +271,16 @@ class Completions:
                 ``{"error": ...}``…), was past `ResponseLimits`, was a redirect,
                 or held a session id that cannot be sent back.
         """
-        check_session_id(session_id)
-        settings = self._settings
-        json, body = chat_request_body(messages, tools, stream=False, extra_body=extra_body)
-        request = settings.build(
-            "POST",
-            settings.endpoints.chat_completions,
-            json=json,
-            body=body,
+        request = self._request(
+            messages=messages,
+            tools=tools,
+            stream=False,
             session_id=session_id,
             timeout=timeout,
+            extra_body=extra_body,
             extra_headers=extra_headers,
         )  # sent straight to the transport: one frame less per resume
-        return _completion(await settings.transport.send(request), session_id)
+        return _completion(await self._settings.transport.send(request), session_id)
 
     def stream(
         self,
@@ -317,19 +314,16 @@ class Completions:
         Raises:
             TypeError, ValueError: Invalid messages, tools or session id (nothing is sent).
         """
-        check_session_id(session_id)
-        settings = self._settings
-        json, body = chat_request_body(messages, tools, stream=True, extra_body=extra_body)
-        request = settings.build(
-            "POST",
-            settings.endpoints.chat_completions,
-            json=json,
-            body=body,
+        request = self._request(
+            messages=messages,
+            tools=tools,
+            stream=True,
             session_id=session_id,
             timeout=timeout,
+            extra_body=extra_body,
             extra_headers=extra_headers,
         )
-        transport = settings.transport
+        transport = self._settings.transport
 
         async def open_source() -> ByteSource:
             return await transport.send(request, stream=True)
@@ -340,6 +334,31 @@ class Completions:
             session_id=session_id,
             redactor=transport.redactor,
             limits=transport.limits,
+        )
+
+    def _request(
+        self,
+        *,
+        messages: Sequence[Message | Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | HasDefinitions | None,
+        stream: bool,
+        session_id: str | None,
+        timeout: float | Timeout | None,
+        extra_body: Mapping[str, Any] | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> Request:
+        """The checked request of one chat turn, for `create` and `stream`."""
+        check_session_id(session_id)
+        settings = self._settings
+        json, body = chat_request_body(messages, tools, stream=stream, extra_body=extra_body)
+        return settings.build(
+            "POST",
+            settings.endpoints.chat_completions,
+            json=json,
+            body=body,
+            session_id=session_id,
+            timeout=timeout,
+            extra_headers=extra_headers,
         )
 
 
