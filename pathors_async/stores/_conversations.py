@@ -15,7 +15,7 @@ import functools
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
@@ -39,6 +39,8 @@ RECENT: Final = 256
 #: ...if they hold this many messages: shorter ones cost less to build again than to keep.
 KEEP_FROM: Final = 16
 _MESSAGE_ONLY: Final = frozenset({Message})
+
+_M = TypeVar("_M")  # what the user passed as a message
 
 
 @attrs.define
@@ -155,7 +157,7 @@ class Conversations:
                 the user's message included, is saved first.
         """
         if message is not None:
-            _check_sendable(key, message)
+            message = _sendable(key, message)
         turn = await self._begin(key)
         try:
             if message is None:
@@ -191,7 +193,7 @@ class Conversations:
             raise ValueError(
                 "stream() needs the user's message; resume a failed turn with send(key, None)"
             )
-        _check_sendable(key, message)
+        message = _sendable(key, message)
         turn = await self._begin(key)
         try:
             async with turn.conversation.stream(message, deps=deps) as run:
@@ -388,11 +390,12 @@ def _save_failure(turn: _Turn, exc: Exception) -> PathorsError:
     return failure
 
 
-def _check_sendable(key: str, message: object) -> None:
-    """Refuse a message that could be neither sent nor saved, before any lease is taken.
+def _sendable(key: str, message: _M) -> _M | Message:
+    """`message`, or refused if it could be neither sent nor saved, before any lease is taken.
 
-    A message dict is checked as `Conversation.send` checks it; anything else but
-    text or a `Message` is left to `Conversation.send` to refuse.
+    A message dict is checked as `Conversation.send` checks it and comes back as
+    the `Message` to send; anything else but text or a `Message` comes back as it
+    is, for `Conversation.send` to refuse.
 
     Raises:
         ValueError: Its text holds a lone surrogate (which UTF-8 cannot encode),
@@ -400,7 +403,7 @@ def _check_sendable(key: str, message: object) -> None:
         TypeError: A message dict's fields have the wrong types.
     """
     if isinstance(message, Mapping):
-        message = to_messages([message])[0]
+        return _sendable(key, to_messages([message])[0])
     if isinstance(message, str):
         fields: list[tuple[str, str | None]] = [("text", message)]
     elif isinstance(message, Message):
@@ -413,7 +416,7 @@ def _check_sendable(key: str, message: object) -> None:
             fields += [("tool call id", call.id), ("tool call", call.function.name)]
             fields.append(("tool call arguments", call.function.arguments))
     else:
-        return
+        return message
     for field, text in fields:
         found = LONE_SURROGATES.search(text) if isinstance(text, str) else None
         if found is not None:
@@ -422,6 +425,7 @@ def _check_sendable(key: str, message: object) -> None:
                 f"valid Unicode ({found.group()!r}, a lone surrogate); nothing was sent or "
                 "saved; replace it, e.g. with text.encode('utf-8', 'replace').decode()"
             )
+    return message
 
 
 def _check_resumable(key: str, conversation: Conversation) -> None:
