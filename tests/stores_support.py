@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import pytest
@@ -120,7 +120,18 @@ async def is_free(store: ConversationStore, key: str, *, wait: float = 0) -> boo
     return True
 
 
-async def until_redis_holds_a_call(admin: Any) -> None:
-    """Return once the server holds a client's call (after ``CLIENT PAUSE``), by asking it."""
-    while (await admin.info("clients"))["blocked_clients"] == 0:  # noqa: ASYNC110
-        await asyncio.sleep(0.01)  # polls the server's own state, not a guess at timing
+async def cancel_while_redis_holds_it(admin: Any, call: Awaitable[object]) -> None:
+    """Run `call` and cancel it once the server holds it (``CLIENT PAUSE``), by asking it.
+
+    The server runs the call when the pause ends, its caller gone.
+    """
+    await admin.client_pause(10_000, all=False)  # write commands (and scripts) wait
+    try:
+        caller = asyncio.ensure_future(call)
+        while (await admin.info("clients"))["blocked_clients"] == 0:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)  # polls the server's own state, not a guess at timing
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+    finally:
+        await admin.client_unpause()

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from pathors_async.stores import Lease, RedisStore
 from pathors_async.stores._redis import ACQUIRE, RELEASE
 
-from .stores_support import is_free, redis_url, unique_prefix, until_redis_holds_a_call
+from .stores_support import cancel_while_redis_holds_it, is_free, redis_url, unique_prefix
 from .test_stores_redis_faults import HANG_GUARD, handshake_then, resp_server
 
 __all__ = ["redis_url"]  # the fixture, imported for pytest
@@ -42,15 +42,7 @@ async def store(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator
 
 
 async def test_an_acquire_cancelled_while_redis_holds_it_gives_the_lease_back(store, admin):
-    await admin.client_pause(10_000, all=False)  # write commands (and scripts) wait
-    try:
-        caller = asyncio.ensure_future(store.acquire("k", ttl=600, wait=5))
-        await until_redis_holds_a_call(admin)
-        caller.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await caller
-    finally:
-        await admin.client_unpause()
+    await cancel_while_redis_holds_it(admin, store.acquire("k", ttl=600, wait=5))
     assert await is_free(store, "k", wait=2)  # taken for nobody, then given back (ttl 600)
 
 
@@ -124,15 +116,8 @@ async def test_a_call_cancelled_while_redis_forgot_its_script_still_leaves_no_le
     if call == "acquire":
         await store.release(lease)
     await admin.script_flush()
-    await admin.client_pause(10_000, all=False)  # scripts wait, then find no script
-    try:
-        caller = asyncio.ensure_future(
-            store.release(lease) if call == "release" else store.acquire("k", ttl=600, wait=5)
-        )
-        await until_redis_holds_a_call(admin)
-        caller.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await caller
-    finally:
-        await admin.client_unpause()
+    await cancel_while_redis_holds_it(  # held, then it finds no script
+        admin,
+        store.release(lease) if call == "release" else store.acquire("k", ttl=600, wait=5),
+    )
     assert await is_free(store, "k", wait=2)

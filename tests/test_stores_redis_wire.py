@@ -22,7 +22,7 @@ from pathors_async.stores import RedisStore
 from pathors_async.stores._redis import ACQUIRE, SAVE
 from pathors_async.stores._redis_wire import LuaScript, pack
 
-from .stores_support import redis_url, unique_prefix, until_redis_holds_a_call
+from .stores_support import cancel_while_redis_holds_it, redis_url, unique_prefix
 
 __all__ = ["redis_url"]  # the fixture, imported for pytest
 
@@ -106,15 +106,7 @@ async def test_every_call_shares_one_pipelined_connection(redis_url, admin):
 async def test_a_call_cancelled_while_redis_holds_it_leaves_no_reply_behind(redis_url, admin):
     store = RedisStore(redis_url, prefix=unique_prefix())
     lease = await store.acquire("k", ttl=30, wait=0)
-    await admin.client_pause(10_000, all=False)  # write commands (and scripts) wait
-    try:
-        held = asyncio.ensure_future(store.save("k", DATA, lease))
-        await until_redis_holds_a_call(admin)
-        held.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await held
-    finally:
-        await admin.client_unpause()
+    await cancel_while_redis_holds_it(admin, store.save("k", DATA, lease))
     assert await store.load("other") is None  # not the cancelled call's reply
     lease = await store.acquire("other", ttl=30, wait=0, load=True)
     assert lease.data is None
