@@ -5,9 +5,10 @@ Concurrent turns each send a command or two; sent one by one, each costs a
 Redis call costs. Here the commands that arrive in one turn of the event loop go
 out in one write, in order, and one reader task hands each reply to its caller
 in the same order (a caller that gave up, by cancellation or timeout, has its
-reply read and dropped, so none is ever handed to the wrong caller). It uses
-redis-py's public connection API (``send_packed_command``, ``read_response``),
-so the URL's settings (TLS, password, database, protocol) all hold.
+reply read and dropped, so none is ever handed to the wrong caller). The
+connection is a `RedisConnection` (``_redis_conn``), set up as the URL says, as
+redis-py reads it; each piece the socket delivers is read at once, every reply
+in it handed over in one go.
 
 A connection that fails is dropped with every call written to it; those calls
 try once more on a new one if the connection had served before (an idle
@@ -27,6 +28,7 @@ import collections
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._redis_conn import RedisConnection, settings_for
 from ._redis_wire import Arg, LuaScript, Orphan, hand_over, pack
 
 if TYPE_CHECKING:
@@ -39,21 +41,17 @@ class PipelinedCaller:
     """One pipelined connection to the Redis of `pool` (its URL), made on first use.
 
     Args:
-        pool: Makes the connection (``pool.make_connection()``); nothing else of it is used.
+        pool: redis-py's pool for the URL: where the settings come from (it opens nothing).
     """
 
     def __init__(self, pool: ConnectionPool) -> None:
         from redis import exceptions  # noqa: PLC0415 - the extra is optional
 
         self._errors = exceptions
-        probe = pool.make_connection()  # type: ignore[no-untyped-call]  # its settings only
-        self._timeout: float | None = probe.socket_timeout or None
-        pool.connection_kwargs.update(
-            socket_timeout=None, socket_connect_timeout=probe.socket_connect_timeout
-        )
-        self._pool: Any = pool  # redis-py's own types are too loose to help here
+        self._settings = settings_for(pool)
+        self._timeout = self._settings.timeout
         self._loop: asyncio.AbstractEventLoop | None = None  # the one the tasks below run in
-        self._connection: Any = None
+        self._connection: RedisConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._outbox: list[bytes] = []
@@ -62,7 +60,6 @@ class PipelinedCaller:
         self._unsent: list[tuple[asyncio.Future[Any], float]] = []
         self._in_flight: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
         self._watchdog: asyncio.TimerHandle | None = None
-        self._dropping: set[asyncio.Task[None]] = set()
         self._closes = 0  # aclose calls: a call failed by one is not sent again
         # calls whose caller was cancelled, and what to do with their replies when they come
         self._orphans: dict[asyncio.Future[Any], Orphan] = {}
@@ -106,25 +103,22 @@ class PipelinedCaller:
     ) -> Any:  # noqa: ANN401
         served = self._connection is not None
         closes = self._closes
-        try:
-            return await self._reply(self._submit(packed), orphan)
-        except self._errors.ConnectionError:
-            if not (served and repeatable) or closes != self._closes:
-                raise  # a new connection, a call not safe to repeat, or the store was closed
-        return await self._reply(self._submit(packed), orphan)  # died while idle: once more
-
-    async def _reply(self, reply: asyncio.Future[Any], orphan: Orphan | None) -> Any:  # noqa: ANN401
-        if orphan is None:
-            return await reply
-        # Known before any await: a reply coming once the caller is cancelled (its future
-        # cancelled) goes to `orphan` from `_read`, even before the caller hears of it.
-        self._orphans[reply] = orphan
-        try:
-            return await reply
-        except asyncio.CancelledError:
-            if not reply.cancelled():  # delivered as the caller was cancelled
-                hand_over(orphan, reply.exception() or reply.result())
-            raise
+        for attempt in (1, 2):
+            reply = self._submit(packed)
+            if orphan is not None:
+                # Known before any await: a reply coming once the caller is cancelled (its
+                # future cancelled) goes to `orphan` from `_read`, before the caller hears of it.
+                self._orphans[reply] = orphan
+            try:
+                return await reply
+            except asyncio.CancelledError:
+                if orphan is not None and not reply.cancelled():  # delivered as it was cancelled
+                    hand_over(orphan, reply.exception() or reply.result())
+                raise
+            except self._errors.ConnectionError:
+                if attempt == 2 or not (served and repeatable) or closes != self._closes:
+                    raise  # a new connection, a call not safe to repeat, or the store was closed
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _send_for_nobody(self, packed: bytes, orphan: Orphan | None) -> None:
         """Send a call nobody awaits; its reply goes to `orphan` (or is dropped)."""
@@ -180,11 +174,7 @@ class PipelinedCaller:
             if not reply.done():
                 reply.set_exception(error)
         del self._unsent[:late], self._outbox[:late]
-        connection = self._connection
-        if self._forget(connection, error) and connection is not None:
-            drop = loop.create_task(connection.disconnect(nowait=True))
-            self._dropping.add(drop)
-            drop.add_done_callback(self._dropping.discard)
+        self._drop(self._connection, error)
         if self._unsent:
             self._watchdog = loop.call_at(self._unsent[0][1], self._watch)
 
@@ -194,60 +184,63 @@ class PipelinedCaller:
         ended = False
         try:
             if connection is None:
-                connection = self._connection = self._pool.make_connection()
+                connection = self._connection = RedisConnection(self._settings)
             while self._outbox and connection is self._connection:
                 packed, self._outbox = self._outbox, []
                 self._in_flight.extend(self._unsent)
                 self._unsent = []
-                await connection.send_packed_command(packed, check_health=False)  # connects first
+                await connection.send(b"".join(packed))  # connects first
                 if self._reader is None and connection is self._connection:  # not dropped since
                     self._reader = asyncio.get_running_loop().create_task(self._read(connection))
         except asyncio.CancelledError:  # the event loop is ending, or the connection was dropped
             ended = True
             raise
         except Exception as exc:  # noqa: BLE001 - each waiting call gets it
-            await self._drop(connection, exc, unsent_too=True)
+            self._drop(connection, exc, unsent_too=True)
         finally:
             if self._flusher is asyncio.current_task():  # not replaced by a drop
                 self._flusher = None
                 if self._outbox and not ended:  # submitted meanwhile
                     self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
-    async def _read(self, connection: Any) -> None:  # noqa: ANN401
+    async def _read(self, connection: RedisConnection) -> None:
         """Hand each reply to the call that waits for it, in order, until the connection ends."""
+        in_flight, orphans = self._in_flight, self._orphans
         try:
             while True:
-                try:
-                    reply = await connection.read_response()
-                except self._errors.ResponseError as exc:  # an error reply: that call's
-                    reply = exc
-                waiting = self._in_flight.popleft()[0]
-                orphan = self._orphans.pop(waiting, None) if self._orphans else None
-                if not waiting.done():  # its caller may have given up
-                    if isinstance(reply, Exception):
-                        waiting.set_exception(reply)
-                    else:
-                        waiting.set_result(reply)
-                elif orphan is not None:
-                    hand_over(orphan, reply)  # its caller was cancelled
+                for reply in await connection.replies():  # an error reply: that call's
+                    if not in_flight:
+                        error = self._errors.ConnectionError("a reply that was never asked for")
+                        self._drop(connection, error)
+                        return
+                    waiting = in_flight.popleft()[0]
+                    orphan = orphans.pop(waiting, None) if orphans else None
+                    if not waiting.done():  # its caller may have given up
+                        if isinstance(reply, Exception):
+                            waiting.set_exception(reply)
+                        else:
+                            waiting.set_result(reply)
+                    elif orphan is not None:
+                        hand_over(orphan, reply)  # its caller was cancelled
+        except asyncio.CancelledError:  # dropped, or the event loop is ending: close it now
+            connection.disconnect()
+            raise
         except Exception as exc:  # noqa: BLE001 - each waiting call gets it
-            await self._drop(connection, exc)
+            self._drop(connection, exc)
 
-    def _forget(
-        self,
-        connection: Any,  # noqa: ANN401 - a redis-py connection, or None
-        error: BaseException,
-        *,
-        unsent_too: bool = False,
-    ) -> bool:
-        """Forget `connection` if it is still ours, failing every call written to it.
+    def _drop(
+        self, connection: RedisConnection | None, error: BaseException, *, unsent_too: bool = False
+    ) -> None:
+        """Close `connection` if it is still ours, failing every call written to it.
 
         Its reader and flusher (which may be stuck writing, or connecting) are
         cancelled; calls not yet written go out on a new connection, unless
-        `unsent_too` fails them as well. Returns whether `connection` was ours.
+        `unsent_too` fails them as well.
         """
         if connection is not self._connection:
-            return False
+            return
+        if connection is not None:
+            connection.disconnect()
         if not isinstance(error, self._errors.RedisError):
             error = self._errors.ConnectionError(f"{type(error).__name__}: {error}")
         self._connection = None
@@ -267,18 +260,6 @@ class PipelinedCaller:
                 reply.set_exception(error)
         if self._outbox:
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
-        return True
-
-    async def _drop(
-        self,
-        connection: Any,  # noqa: ANN401 - a redis-py connection, or None
-        error: BaseException,
-        *,
-        unsent_too: bool = False,
-    ) -> None:
-        """`_forget` `connection`, then close it."""
-        if self._forget(connection, error, unsent_too=unsent_too) and connection is not None:
-            await connection.disconnect(nowait=True)
 
     async def aclose(self) -> None:
         """Close the connection, failing every call not answered yet (a later call opens a new one).
@@ -286,5 +267,8 @@ class PipelinedCaller:
         The calls it fails are not sent again.
         """
         self._closes += 1
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # what another event loop left is gone with it
+            self._start_over(loop)
         error = self._errors.ConnectionError("the store was closed")
-        await self._drop(self._connection, error, unsent_too=True)
+        self._drop(self._connection, error, unsent_too=True)
