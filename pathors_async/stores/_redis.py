@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
@@ -187,6 +187,9 @@ class RedisStore:
         )
         self._wakeups = Wakeups()
         self._rate = RedisRateLimit(self._redis, prefix)
+        from redis.exceptions import RedisError  # noqa: PLC0415 - the extra is optional
+
+        self._failures = (RedisError, OSError)
 
     def __repr__(self) -> str:
         return f"RedisStore({self._where!r}, prefix={self.prefix!r})"
@@ -199,12 +202,10 @@ class RedisStore:
     def _idle_ms(self) -> int:
         return 0 if self.idle_ttl is None else _millis(self.idle_ttl)
 
-    async def _call(self, key: str, request: Callable[[], Awaitable[T]]) -> T:
-        from redis.exceptions import RedisError  # noqa: PLC0415 - the extra is optional
-
+    async def _call(self, key: str, request: Awaitable[T]) -> T:
         try:
-            return await request()
-        except (RedisError, OSError) as exc:
+            return await request
+        except self._failures as exc:
             said = clean = f"{type(exc).__name__}: {exc}"
             for redactor in self._redactors:  # a server may write the password back (HELLO)
                 clean = redactor.text(clean)
@@ -236,26 +237,29 @@ class RedisStore:
 
         async def try_once() -> Lease | None:
             expires_at = time.time() + ttl
-            reply = await self._call(
-                key, lambda: self._redis.script(ACQUIRE, keys, args, orphan=give_back)
-            )
+            reply = await self._call(key, self._redis.script(ACQUIRE, keys, args, orphan=give_back))
             token, data = _acquired(key, reply)
             if not token:
                 return None
-            lease = Lease(key=key, token=token, expires_at=expires_at)
+            if data is None:
+                return Lease(key=key, token=token, expires_at=expires_at)
             try:
-                loaded = None if data is None else decode(key, data)
+                loaded = decode(key, data)
             except StoreError:  # a damaged record: give the lease back
+                lease = Lease(key=key, token=token, expires_at=expires_at)
                 try:
                     await self.release(lease)
                 except asyncio.CancelledError:
                     release_orphan(lease, self.release)
                     raise
                 raise
-            return attrs.evolve(lease, data=loaded)
+            return Lease(key=key, token=token, expires_at=expires_at, data=loaded)
 
         # No task per call: a lease taken for a cancelled caller goes to give_back.
-        return await wait_for_lease(key, wait, try_once, self._wakeups)
+        lease = await try_once()  # most often free: no waiting machinery
+        if lease is not None:
+            return lease
+        return await wait_for_lease(key, wait, try_once, self._wakeups, missed=True)
 
     async def renew(self, lease: Lease, *, ttl: float) -> Lease:
         """Extend a held lease (see `ConversationStore.renew`).
@@ -267,7 +271,7 @@ class RedisStore:
         expires_at = time.time() + ttl
         keys = self._keys(lease.key)[:2]
         args = (lease.token, _millis(ttl), self._idle_ms)
-        renewed = await self._call(lease.key, lambda: self._redis.script(RENEW, keys, args))
+        renewed = await self._call(lease.key, self._redis.script(RENEW, keys, args))
         if not renewed:
             raise lease_lost(lease.key, lease.token)
         return attrs.evolve(lease, expires_at=expires_at, data=None)
@@ -275,15 +279,13 @@ class RedisStore:
     async def release(self, lease: Lease) -> None:
         """Give the lease up (see `ConversationStore.release`)."""
         lease_key = self._keys(lease.key)[:1]
-        await self._call(lease.key, lambda: self._redis.script(RELEASE, lease_key, (lease.token,)))
+        await self._call(lease.key, self._redis.script(RELEASE, lease_key, (lease.token,)))
         self._wakeups.notify(lease.key)
 
     async def load(self, key: str) -> dict[str, Any] | None:
         """Return the saved data of `key`, or None."""
         data_key = self._keys(check_key(key))[2]
-        data: bytes | str | None = await self._call(
-            key, lambda: self._redis.command(b"GET", data_key)
-        )
+        data: bytes | str | None = await self._call(key, self._redis.command(b"GET", data_key))
         return decode(key, data) if data is not None else None
 
     async def save(
@@ -293,7 +295,7 @@ class RedisStore:
         check_lease(check_key(key), lease)
         keys = self._keys(key)
         args: tuple[Arg, ...] = (lease.token, encode_bytes(data), int(release), self._idle_ms)
-        saved = await self._call(key, lambda: self._redis.script(SAVE, keys, args))
+        saved = await self._call(key, self._redis.script(SAVE, keys, args))
         if not saved:
             raise lease_lost(key, lease.token)
         if release:
@@ -302,7 +304,7 @@ class RedisStore:
     async def delete(self, key: str) -> None:
         """Remove the saved data of `key` (the fence stays, so tokens keep growing)."""
         data_key = self._keys(check_key(key))[2]
-        await self._call(key, lambda: self._redis.command(b"DEL", data_key))
+        await self._call(key, self._redis.command(b"DEL", data_key))
 
     async def rate_limit_reserve(
         self, *, interval: float, tolerance: float, recheck: bool = False
@@ -317,14 +319,13 @@ class RedisStore:
         """
         where = self._rate.keys[0].decode()
         return await self._call(
-            where,
-            lambda: self._rate.reserve(interval=interval, tolerance=tolerance, recheck=recheck),
+            where, self._rate.reserve(interval=interval, tolerance=tolerance, recheck=recheck)
         )
 
     async def rate_limit_pause(self, seconds: float, *, tolerance: float) -> None:
         """Pause the shared `RateLimit` budget for `seconds` (a 429's ``Retry-After``)."""
         where = self._rate.keys[1].decode()
-        await self._call(where, lambda: self._rate.pause(seconds, tolerance=tolerance))
+        await self._call(where, self._rate.pause(seconds, tolerance=tolerance))
 
     async def aclose(self) -> None:
         """Close the connection pool (not a client given as ``client=``)."""

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Final, Protocol, Union
 
 from pathors_async._errors import StoreError
 
@@ -61,8 +61,24 @@ def wrong_reply(what: str, reply: object, *, key: str) -> StoreError:
     )
 
 
+#: Bulk string headers for the lengths most arguments have: formatting one costs more
+#: than the rest of packing it.
+_HEADS: Final = tuple(b"$%d\r\n" % size for size in range(512))
+
+
 def _bulk(value: bytes) -> bytes:
     return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+def _add_bulks(parts: list[bytes], values: Iterable[Arg]) -> None:
+    """Append each of `values` to `parts` as a bulk string (its header, itself, CRLF)."""
+    append, known = parts.append, len(_HEADS)
+    for value in values:
+        data = value if isinstance(value, bytes) else to_bytes(value)
+        size = len(data)
+        append(_HEADS[size] if size < known else b"$%d\r\n" % size)
+        append(data)
+        append(b"\r\n")
 
 
 def to_bytes(value: Arg) -> bytes:
@@ -75,8 +91,10 @@ def to_bytes(value: Arg) -> bytes:
 
 
 def pack(*parts: Arg) -> bytes:
-    """One command in RESP, ready for ``send_packed_command``."""
-    return b"*%d\r\n%b" % (len(parts), b"".join([_bulk(to_bytes(part)) for part in parts]))
+    """One command in RESP, ready to be written."""
+    packed = [b"*%d\r\n" % len(parts)]
+    _add_bulks(packed, parts)
+    return b"".join(packed)
 
 
 class LuaScript:
@@ -111,8 +129,10 @@ class LuaScript:
                 f"this script takes {self.keys} keys and {self.args} arguments, "
                 f"got {len(keys)} and {len(args)}"
             )
-        head = self._by_sha if by_sha else self._by_source
-        return b"".join([head, *[_bulk(to_bytes(part)) for part in (*keys, *args)]])
+        packed = [self._by_sha if by_sha else self._by_source]
+        _add_bulks(packed, keys)
+        _add_bulks(packed, args)
+        return b"".join(packed)
 
 
 class Caller(Protocol):
