@@ -42,7 +42,12 @@ replies = st.recursive(
     st.none()
     | st.integers(-(2**63), 2**63 - 1)
     | st.binary(max_size=300)
-    | st.builds(RefusedError, st.text(st.characters(blacklist_characters="\r\n"), max_size=30)),
+    | st.builds(
+        RefusedError,
+        st.text(
+            st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=30
+        ),
+    ),
     lambda items: st.lists(items, max_size=4),
     max_leaves=12,
 )
