@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pathlib
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -33,28 +35,51 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _ping(port: int) -> bool:
+def _ping(port: int, tls_ca: pathlib.Path | None) -> bool:
+    """Whether a Redis answers on `port` (an answer that asks for a password counts)."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as connection:
+        with contextlib.ExitStack() as stack:
+            connection = stack.enter_context(socket.create_connection(("127.0.0.1", port), 2))
+            if tls_ca is not None:  # any name: the server's certificate is not checked here
+                context = ssl.create_default_context(cafile=tls_ca)
+                context.check_hostname = False
+                connection = stack.enter_context(context.wrap_socket(connection))
             connection.sendall(b"PING\r\n")
-            return connection.recv(16).startswith(b"+PONG")
+            return connection.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server on a free loopback port, in a temporary directory; its URL."""
+class RedisServerError(Exception):
+    """redis-server did not start; the message ends with what it printed."""
+
+
+@contextlib.contextmanager
+def start_redis_server(
+    directory: pathlib.Path, *extra: str, tls_ca: pathlib.Path | None = None
+) -> Iterator[int]:
+    """A real redis-server on a free loopback port, in `directory`; its port.
+
+    Args:
+        directory: Its working directory.
+        extra: More arguments for it (``"--requirepass", "pw"``...).
+        tls_ca: With TLS: the CA of the certificate that `extra` names; the port is
+            then its TLS port, and plain TCP is off.
+
+    Raises:
+        RedisServerError: It did not start on any of 5 free ports.
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip(INSTALL_HINT)
-    directory = tmp_path_factory.mktemp("redis")
+    log: list[str] = []
     for _ in range(5):  # another process may take the free port first: try another
         port = _free_port()
+        ports = ("--port", "0", "--tls-port", str(port)) if tls_ca else ("--port", str(port))
         process = subprocess.Popen(
             [
-                *(binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)),
-                *("--save", "", "--appendonly", "no", "--protected-mode", "yes"),
+                *(binary, *ports, "--bind", "127.0.0.1", "--dir", str(directory)),
+                *("--save", "", "--appendonly", "no", "--protected-mode", "yes", *extra),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -62,27 +87,40 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
         assert process.stdout is not None
         ready = False
+        log = []
         for _line_number, line in zip(range(READY_LINES), process.stdout, strict=False):
+            log.append(line)
             if "Ready to accept connections" in line:
                 ready = True
                 break
-        if ready and _ping(port):
+        if ready and _ping(port, tls_ca):
             break
         process.kill()
         process.wait()
         process.stdout.close()
     else:
-        pytest.fail("redis-server did not start on any of 5 free ports")
+        said = "".join(log[-10:])
+        raise RedisServerError(f"redis-server did not start on any of 5 free ports:\n{said}")
     # keep reading its log, so that a full pipe never blocks it
     drain = threading.Thread(target=process.stdout.read, daemon=True)
     drain.start()
     try:
-        yield f"redis://127.0.0.1:{port}/0"
+        yield port
     finally:
         process.terminate()
         process.wait(timeout=30)
         drain.join(timeout=30)
         process.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free loopback port, in a temporary directory; its URL."""
+    try:
+        with start_redis_server(tmp_path_factory.mktemp("redis")) as port:
+            yield f"redis://127.0.0.1:{port}/0"
+    except RedisServerError as exc:
+        pytest.fail(str(exc))
 
 
 def unique_prefix() -> str:

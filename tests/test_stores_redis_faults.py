@@ -44,9 +44,13 @@ async def read_command(reader: asyncio.StreamReader) -> list[bytes] | None:
 async def resp_server(answer: Answer) -> AsyncIterator[int]:
     """A server on 127.0.0.1 answering each command with `answer`; its port."""
     writers: list[asyncio.StreamWriter] = []
+    serving: list[asyncio.Task[object]] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writers.append(writer)
+        task = asyncio.current_task()
+        assert task is not None  # each connection is served by a task
+        serving.append(task)
         number = len(writers)
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             while (command := await read_command(reader)) is not None:
@@ -66,6 +70,10 @@ async def resp_server(answer: Answer) -> AsyncIterator[int]:
             writer.close()
         server.close()
         await server.wait_closed()
+        # Each connection's task ends once its connection is closed; one still running
+        # when the test's event loop ends would be cancelled, which Python 3.11 logs.
+        if serving:
+            await asyncio.wait(serving, timeout=HANG_GUARD)
 
 
 def handshake_then(answer: Answer) -> Answer:

@@ -60,8 +60,8 @@ class Settings:
         )
         self.handshake: list[tuple[bytes, bytes]] = []  # (the command, its name for errors)
         username, password = probe.username, probe.password
-        if password is not None:
-            auth = (b"AUTH", username, password) if username else (b"AUTH", password)
+        if username or password:  # as redis-py: a user name alone is AUTH name ""
+            auth = (b"AUTH", username, password or "") if username else (b"AUTH", password)
             self.handshake.append((pack(*auth), b"AUTH"))
         if probe.client_name:
             self.handshake.append((pack(b"CLIENT", b"SETNAME", probe.client_name), b"CLIENT"))
