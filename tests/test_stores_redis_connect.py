@@ -411,3 +411,14 @@ async def test_the_handshake_says_what_the_url_needs_and_nothing_else(where, han
         assert await asyncio.wait_for(store.load("k"), HANG_GUARD) is None
         await store.aclose()
     assert heard == [*handshake, [b"GET", b"p:{k}:data"]]
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [("ssl_ca_certs=/nowhere/ca.pem", "No such file"), ("ssl_cert_reqs=bogus", "bogus")],
+)
+async def test_tls_settings_that_cannot_work_are_a_store_error_on_first_use(query, said):
+    store = RedisStore(f"rediss://127.0.0.1:1/0?{query}")  # as redis-py: the URL is read later
+    with pytest.raises(StoreError, match=said):
+        await store.load("k")
+    await store.aclose()

@@ -41,24 +41,26 @@ class Settings:
     Attributes:
         host, port: The TCP address (unused with `path`).
         path: A unix socket's path, or None.
-        tls: The TLS context and the name to check, or None for plain TCP.
         handshake: The commands sent first (``AUTH``, ``CLIENT SETNAME``, ``SELECT``).
         connect_timeout: Seconds to connect and say the handshake, or None.
         timeout: The URL's ``socket_timeout`` (a call's bound, from its submission).
         keepalive: TCP keepalive options, or None to leave it off.
+        problem: Why no connection can be made with these settings (every
+            connection fails with it, as redis-py's would on first use), or None.
     """
 
-    def __init__(self, probe: Any) -> None:  # noqa: ANN401 - a redis-py connection
+    def __init__(self, probe: Any, *, problem: str | None = None) -> None:  # noqa: ANN401 - redis-py's
+        self.problem = problem
         self.path: str | None = getattr(probe, "path", None)
         self.host: str = getattr(probe, "host", "")
         self.port: int = getattr(probe, "port", 0)
-        context = getattr(probe, "ssl_context", None)
-        self.tls: tuple[ssl.SSLContext, str | None] | None = (
-            None
-            if context is None
-            else (context.get(), self.host if context.check_hostname else None)
-        )
+        self._tls: Any = getattr(probe, "ssl_context", None)  # redis-py's RedisSSLContext
         self.handshake: list[tuple[bytes, bytes]] = []  # (the command, its name for errors)
+        self.connect_timeout: float | None = None
+        self.timeout: float | None = None
+        self.keepalive: dict[int, int] | None = None
+        if probe is None:
+            return
         username, password = probe.username, probe.password
         if username or password:  # as redis-py: a user name alone is AUTH name ""
             auth = (b"AUTH", username, password or "") if username else (b"AUTH", password)
@@ -67,18 +69,37 @@ class Settings:
             self.handshake.append((pack(b"CLIENT", b"SETNAME", probe.client_name), b"CLIENT"))
         if probe.db:
             self.handshake.append((pack(b"SELECT", int(probe.db)), b"SELECT"))
-        self.connect_timeout: float | None = probe.socket_connect_timeout or None
-        self.timeout: float | None = probe.socket_timeout or None
-        self.keepalive: dict[int, int] | None = (
+        self.connect_timeout = probe.socket_connect_timeout or None
+        self.timeout = probe.socket_timeout or None
+        self.keepalive = (
             dict(getattr(probe, "socket_keepalive_options", None) or {})
             if getattr(probe, "socket_keepalive", False)
             else None
         )
 
+    def tls(self) -> tuple[ssl.SSLContext, str | None] | None:
+        """The TLS context and the host name to check (None: no check), or None for plain TCP.
+
+        Made on first use (it reads the URL's certificate files), then kept by redis-py.
+
+        Raises:
+            OSError: A certificate file cannot be read (``ssl.SSLError`` too).
+            redis.exceptions.RedisError: The TLS settings are not valid.
+        """
+        if self._tls is None:
+            return None
+        return self._tls.get(), self.host if self._tls.check_hostname else None
+
 
 def settings_for(pool: ConnectionPool) -> Settings:
-    """The `Settings` of `pool`'s URL."""
-    return Settings(pool.make_connection())  # type: ignore[no-untyped-call]  # its settings only
+    """The `Settings` of `pool`'s URL; if redis-py cannot make a connection of it, why."""
+    from redis.exceptions import RedisError  # noqa: PLC0415 - the extra is optional
+
+    try:
+        probe = pool.make_connection()  # type: ignore[no-untyped-call]  # its settings only
+    except (RedisError, ValueError, TypeError) as exc:  # e.g. ssl_cert_reqs=bogus
+        return Settings(None, problem=f"the URL's settings cannot be used: {exc}")
+    return Settings(probe)
 
 
 class RedisConnection:
@@ -148,6 +169,8 @@ class RedisConnection:
 
     async def _connect(self) -> None:
         settings = self._settings
+        if settings.problem is not None:
+            raise self._errors.ConnectionError(settings.problem)
         try:
             await asyncio.wait_for(self._open_and_say_handshake(), settings.connect_timeout)
         except asyncio.TimeoutError as exc:
@@ -174,7 +197,7 @@ class RedisConnection:
                 settings.path, limit=_READ_SIZE
             )
             return
-        context, hostname = settings.tls or (None, None)
+        context, hostname = settings.tls() or (None, None)
         self._reader, self._writer = await asyncio.open_connection(
             settings.host,
             settings.port,
