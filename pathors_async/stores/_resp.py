@@ -2,8 +2,8 @@
 
 `RespReader` takes the bytes a connection receives, split anywhere, and gives
 back each complete reply: a number, bytes, None, a list, or, for an error reply,
-redis-py's exception for it (``NoScriptError``, ``ResponseError``...), as a value
-for that call alone. It reads RESP2 (what a connection that did not say
+the exception its caller makes of the text (`RedisConnection`: redis-py's
+``NoScriptError`` or ``ResponseError``), as a value for that call alone. It reads RESP2 (what a connection that did not say
 ``HELLO 3`` receives) and RESP3's scalars, sets and maps (maps as flat lists),
 so that a server or proxy speaking either is understood.
 
