@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pathors_async.stores._resp import MAX_DEPTH, MAX_ITEMS, MAX_LINE, ProtocolError, RespReader
+from pathors_async.stores._resp import (
+    MAX_BULK,
+    MAX_DEPTH,
+    MAX_ITEMS,
+    MAX_LINE,
+    ProtocolError,
+    RespReader,
+)
 
 
 class RefusedError(Exception):
@@ -105,11 +112,13 @@ def test_resp3_and_odd_resp2_replies_are_understood(wire, value):
 @pytest.mark.parametrize(
     ("wire", "error"),
     [
-        (b"?what\r\n", "not a RESP reply"),
-        (b":seven\r\n", "not a number"),
-        (b",x\r\n", "not a double"),
+        (b"?what\r\n", "unknown type"),
+        (b":seven\r\n", "not one"),
+        (b",x\r\n", "a double that is not one"),
         (b"$3\r\nabcde\r\n", "not followed by CRLF"),
+        (b"$%d\r\n" % (MAX_BULK + 1), "a bulk string of"),
         (b"*%d\r\n" % (MAX_ITEMS + 1), "items"),
+        (b"*2\r\n" + (b"*%d\r\n" % (MAX_ITEMS // 2) + b"_\r\n" * (MAX_ITEMS // 2)) * 2, "items"),
         (b"*1\r\n" * (MAX_DEPTH + 1) + b":1\r\n", "nested"),
         (b"+" + b"x" * MAX_LINE, "a line of more than"),
     ],
@@ -124,3 +133,10 @@ def test_a_long_line_is_refused_even_when_it_comes_in_pieces():
     assert resp.feed(b"+" + b"x" * (MAX_LINE // 2)) == []
     with pytest.raises(ProtocolError, match="a line of more than"):
         resp.feed(b"x" * (MAX_LINE // 2))
+
+
+def test_what_the_server_sent_is_never_quoted_in_an_error():
+    for wire in (b"?hunter2\r\n", b":hunter2\r\n", b",hunter2\r\n", b"*hunter2\r\n"):
+        with pytest.raises(ProtocolError) as info:
+            reader().feed(wire)
+        assert "hunter2" not in str(info.value)

@@ -120,9 +120,21 @@ def _redactors(url: str, client: Redis | None) -> tuple[Redactor, ...]:
             *(urllib.parse.unquote(part) for part in (parts.password, parts.username) if part),
             *query.get("password", ()),
             *query.get("username", ()),
+            *_as_redis_py_reads_them(url),
         )
     # "default" is the name Redis gives every connection without one: nothing to hide
     return tuple(Redactor(s) for s in secrets if isinstance(s, str) and s and s != "default")
+
+
+def _as_redis_py_reads_them(url: str) -> tuple[object, ...]:
+    """The password and user name as redis-py reads them from `url` (what AUTH sends)."""
+    try:
+        from redis.asyncio import ConnectionPool  # noqa: PLC0415 - the extra is optional
+
+        settings = ConnectionPool.from_url(url).connection_kwargs
+    except (ImportError, ValueError, TypeError):  # no redis-py, or a URL it refuses (said later)
+        return ()
+    return settings.get("password"), settings.get("username")
 
 
 def _acquired(key: str, reply: object) -> tuple[int, bytes | str | None]:
@@ -206,19 +218,34 @@ class RedisStore:
         try:
             return await request
         except self._failures as exc:
-            said = clean = f"{type(exc).__name__}: {exc}"
-            for redactor in self._redactors:  # a server may write the password back (HELLO)
-                clean = redactor.text(clean)
             error = StoreError(
-                f"Redis store at {self._where} failed: {clean}; "
+                f"Redis store at {self._where} failed: {self._scrub(exc)}; "
                 "check that the server is up and reachable",
                 key=key,
             )
-            if clean == said:
-                raise error from exc
-        # Raised outside the except block: not chained, not even as __context__, since
-        # the original error holds the password.
-        raise error
+            raise error from exc
+
+    def _scrub(self, error: BaseException) -> str:
+        """``Type: text`` of `error`, the password and user name taken out of it.
+
+        They are taken out of `error` itself and of every error chained to it, in
+        place: a server may write them back (an echoed ``AUTH``), and a traceback
+        prints the whole chain, wherever the `StoreError` raised from it was raised.
+        """
+        seen: set[int] = set()
+        chain: list[BaseException | None] = [error]
+        while chain:
+            current = chain.pop()
+            if current is None or id(current) in seen:
+                continue
+            seen.add(id(current))
+            text = clean = str(current)
+            for redactor in self._redactors:
+                clean = redactor.text(clean)
+            if clean != text:
+                current.args = (clean,)
+            chain += (current.__cause__, current.__context__)
+        return f"{type(error).__name__}: {error}"
 
     async def acquire(self, key: str, *, ttl: float, wait: float, load: bool = False) -> Lease:
         """Take the lease on `key` (see `ConversationStore.acquire`): one round trip."""
@@ -285,8 +312,12 @@ class RedisStore:
     async def load(self, key: str) -> dict[str, Any] | None:
         """Return the saved data of `key`, or None."""
         data_key = self._keys(check_key(key))[2]
-        data: bytes | str | None = await self._call(key, self._redis.command(b"GET", data_key))
-        return decode(key, data) if data is not None else None
+        data = await self._call(key, self._redis.command(b"GET", data_key))
+        if data is None:
+            return None
+        if not isinstance(data, (bytes, str)):
+            raise wrong_reply("GET", data, key=key)
+        return decode(key, data)
 
     async def save(
         self, key: str, data: dict[str, Any], lease: Lease, *, release: bool = False

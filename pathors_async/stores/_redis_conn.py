@@ -116,6 +116,7 @@ class RedisConnection:
         self._settings = settings
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._closed = False  # by `disconnect`: for good, even if connecting goes on
         self._replies = RespReader(self._error_reply)
 
     def _error_reply(self, text: str) -> Exception:
@@ -134,7 +135,8 @@ class RedisConnection:
         if self._writer is None:
             await self._connect()
         writer = self._writer
-        assert writer is not None  # noqa: S101 - connected above
+        if writer is None:  # closed meanwhile
+            raise self._errors.ConnectionError("the connection was closed")
         try:
             writer.write(packed)
             await writer.drain()
@@ -173,39 +175,46 @@ class RedisConnection:
             raise self._errors.ConnectionError(settings.problem)
         try:
             await asyncio.wait_for(self._open_and_say_handshake(), settings.connect_timeout)
-        except asyncio.TimeoutError as exc:
+        except asyncio.TimeoutError as exc:  # wait_for's own: the OS's is a ConnectionError
             self.disconnect()
             raise self._errors.TimeoutError(
                 f"connecting to Redis took more than {settings.connect_timeout:g} s "
                 "(the URL's socket_connect_timeout)"
             ) from exc
-        except self._errors.RedisError:
+        except BaseException:  # a cancellation too: nothing half-open is left behind
             self.disconnect()
             raise
-        except OSError as exc:  # ssl.SSLError too
+        if self._closed:  # closed as it connected (wait_for may not say, Python < 3.12)
             self.disconnect()
-            raise self._errors.ConnectionError(f"connecting to Redis failed: {exc}") from exc
+            raise self._errors.ConnectionError("the connection was closed")
 
     async def _open_and_say_handshake(self) -> None:
-        await self._open()
-        await self._say_handshake()
+        try:
+            await self._open()
+            await self._say_handshake()
+        except OSError as exc:  # ssl.SSLError, and the OS's own connect timeout
+            raise self._errors.ConnectionError(f"connecting to Redis failed: {exc}") from exc
 
     async def _open(self) -> None:
         settings = self._settings
         if settings.path is not None:
-            self._reader, self._writer = await asyncio.open_unix_connection(
-                settings.path, limit=_READ_SIZE
+            reader, writer = await asyncio.open_unix_connection(settings.path, limit=_READ_SIZE)
+        else:
+            context, hostname = settings.tls() or (None, None)
+            reader, writer = await asyncio.open_connection(
+                settings.host,
+                settings.port,
+                ssl=context,
+                server_hostname=hostname if context is not None else None,
+                limit=_READ_SIZE,
             )
+        if self._closed:  # while it opened
+            writer.transport.abort()
+            raise self._errors.ConnectionError("the connection was closed")
+        self._reader, self._writer = reader, writer
+        if settings.path is not None:
             return
-        context, hostname = settings.tls() or (None, None)
-        self._reader, self._writer = await asyncio.open_connection(
-            settings.host,
-            settings.port,
-            ssl=context,
-            server_hostname=hostname if context is not None else None,
-            limit=_READ_SIZE,
-        )
-        sock = self._writer.get_extra_info("socket")
+        sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if settings.keepalive is not None:
@@ -234,7 +243,8 @@ class RedisConnection:
             raise self._errors.ConnectionError("the server answered more than it was asked")
 
     def disconnect(self) -> None:
-        """Close the connection at once (a call still waiting on it fails)."""
+        """Close the connection at once, for good (a call still waiting on it fails)."""
+        self._closed = True
         writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:
             with contextlib.suppress(RuntimeError):  # its event loop is closed: nothing to do

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -145,12 +146,24 @@ class PipelinedCaller:
         return reply
 
     def _start_over(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Forget the connection and tasks of another event loop (one that has ended)."""
+        """Leave the connection, tasks and calls of another event loop behind, closed.
+
+        That loop may not have ended: what it runs later (a reply its reader
+        reads) must not reach the calls of this one, which get new queues.
+        """
+        if self._connection is not None:
+            self._connection.disconnect()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        for task in (self._reader, self._flusher):
+            if task is not None:
+                with contextlib.suppress(RuntimeError):  # its loop is closed: it is gone
+                    task.cancel()
         self._loop = loop
         self._connection = self._reader = self._flusher = self._watchdog = None
         self._outbox, self._unsent = [], []
-        self._in_flight.clear()
-        self._orphans.clear()
+        self._in_flight = collections.deque()
+        self._orphans = {}
 
     def _watch(self) -> None:
         """Fail the calls that waited `_timeout` seconds, dropping the connection they wait on."""

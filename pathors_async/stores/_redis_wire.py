@@ -53,12 +53,26 @@ def hand_over(orphan: Orphan, reply: object) -> None:
 
 
 def wrong_reply(what: str, reply: object, *, key: str) -> StoreError:
-    """The error for a reply to `what` that no Redis running our script sends."""
+    """The error for a reply to `what` that no Redis running our script sends.
+
+    It gives the reply's shape, not its content: a server may write a password back.
+    """
     return StoreError(
-        f"the server's reply to {what} was not what it should be: {reply!r:.200}; "
+        f"the server's reply to {what} was not what it should be: {_shape(reply)}; "
         "check that the URL points at a Redis server (or a proxy that passes scripts through)",
         key=key,
     )
+
+
+def _shape(reply: object, *, depth: int = 0) -> str:
+    """What `reply` is, without what it holds: e.g. ``a list of 2 (int, 5 bytes)``."""
+    if isinstance(reply, (bytes, str)):
+        return f"{len(reply)} {'bytes' if isinstance(reply, bytes) else 'characters'}"
+    if isinstance(reply, (list, tuple)):
+        items = ", ".join(_shape(item, depth=depth + 1) for item in reply[:4]) if depth < 2 else ""
+        more = ", …" if len(reply) > 4 else ""
+        return f"a list of {len(reply)}" + (f" ({items}{more})" if items else "")
+    return "nothing" if reply is None else type(reply).__name__
 
 
 #: Bulk string headers for the lengths most arguments have: formatting one costs more

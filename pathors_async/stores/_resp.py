@@ -3,15 +3,19 @@
 `RespReader` takes the bytes a connection receives, split anywhere, and gives
 back each complete reply: a number, bytes, None, a list, or, for an error reply,
 the exception its caller makes of the text (`RedisConnection`: redis-py's
-``NoScriptError`` or ``ResponseError``), as a value for that call alone. It reads RESP2 (what a connection that did not say
-``HELLO 3`` receives) and RESP3's scalars, sets and maps (maps as flat lists),
-so that a server or proxy speaking either is understood.
+``NoScriptError`` or ``ResponseError``), as a value for that call alone. It
+reads RESP2 (what a connection that did not say ``HELLO 3`` receives) and
+RESP3's scalars, sets and maps (maps as flat lists), so that a server or proxy
+speaking either is understood.
 
-A server cannot make it hold more than it sent nor recurse without end: a
-header line longer than `MAX_LINE`, a list longer than `MAX_ITEMS` or nesting
-deeper than `MAX_DEPTH` is a `ProtocolError`, as is anything that is not RESP;
-the connection must then be dropped, since nothing after it can be trusted to
-line up with its calls.
+A server cannot make it hold more than it sent, wait for more than Redis ever
+sends, recurse without end, or parse a reply again and again as it trickles
+in: a header line longer than `MAX_LINE`, a bulk string longer than
+`MAX_BULK`, more than `MAX_ITEMS` items in one reply or nesting deeper than
+`MAX_DEPTH` is a `ProtocolError`, as is anything that is not RESP; the
+connection must then be dropped, since nothing after it can be trusted to line
+up with its calls. Its messages never quote what the server sent (a server may
+write a password back).
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["MAX_DEPTH", "MAX_ITEMS", "MAX_LINE", "ProtocolError", "RespReader"]
+__all__ = ["MAX_BULK", "MAX_DEPTH", "MAX_ITEMS", "MAX_LINE", "ProtocolError", "RespReader"]
 
 #: Longest header or simple line (a type byte, a length, a status or error text).
 MAX_LINE: Final = 64 * 1024
 #: Deepest nesting of lists in a reply (ours are at most two deep).
 MAX_DEPTH: Final = 16
-#: Most items in one list (ours hold a few; a long one would be parsed again at each piece).
+#: Most items in one reply, all its lists together (ours hold a few; a long one would be
+#: parsed again at each piece that arrives).
 MAX_ITEMS: Final = 1024
+#: Longest bulk string: Redis's own bound (``proto-max-bulk-len``, 512 MiB).
+MAX_BULK: Final = 512 * 1024 * 1024
 
 _INCOMPLETE: Final[Any] = object()  # more bytes are needed
 _SIZED: Final = frozenset(b"$=!")  # bulk string, verbatim string, bulk error
@@ -50,6 +57,7 @@ class RespReader:
         self._chunks: list[bytes] = []  # received, not yet part of a complete reply
         self._size = 0  # their length
         self._need = 0  # the length they must reach before a reply can be complete
+        self._items = 0  # items in the lists of the reply being read
 
     def feed(self, data: bytes) -> list[Any]:
         """Take `data`; return the replies it completes, in order (maybe none).
@@ -71,6 +79,7 @@ class RespReader:
         replies: list[Any] = []
         position, end = 0, len(buffer)
         while position < end:
+            self._items = 0
             reply, after = self._reply(buffer, position, 0)
             if after < 0:  # incomplete: keep the rest, and how much of it must come
                 self._need = -after - position
@@ -108,12 +117,14 @@ class RespReader:
             return self._list(kind, _number(line), buffer, after, depth)
         if kind == 0x2D:  # '-' error
             return self._error(line.decode("utf-8", "replace")), after
-        raise ProtocolError(f"not a RESP reply: {buffer[position : position + 40]!r}")
+        raise ProtocolError(f"a reply of unknown type (byte {kind:#04x})")
 
     def _sized(self, kind: int, size: int, buffer: bytes, start: int) -> tuple[Any, int]:
         """A bulk string, verbatim string or bulk error of `size` bytes from `start`."""
         if size < 0:
             return None, start  # RESP2's null
+        if size > MAX_BULK:
+            raise ProtocolError(f"a bulk string of {size} bytes (at most {MAX_BULK})")
         end = start + size
         if len(buffer) < end + 2:
             return _INCOMPLETE, -(end + 2)
@@ -134,8 +145,9 @@ class RespReader:
             count *= 2
         if count < 0:
             return None, after  # RESP2's null array
-        if count > MAX_ITEMS:
-            raise ProtocolError(f"a list of {count} items (at most {MAX_ITEMS} expected)")
+        self._items += count
+        if self._items > MAX_ITEMS:
+            raise ProtocolError(f"a reply of more than {MAX_ITEMS} items")
         if depth >= MAX_DEPTH:
             raise ProtocolError(f"replies nested more than {MAX_DEPTH} deep")
         items = []
@@ -151,14 +163,14 @@ def _number(line: bytes) -> int:
     try:
         return int(line)
     except ValueError:
-        raise ProtocolError(f"not a number: {line[:40]!r}") from None
+        raise ProtocolError(f"a length or number that is not one ({len(line)} bytes)") from None
 
 
 def _double(line: bytes) -> float:
     try:
         return float(line)
     except ValueError:
-        raise ProtocolError(f"not a double: {line[:40]!r}") from None
+        raise ProtocolError(f"a double that is not one ({len(line)} bytes)") from None
 
 
 #: How each one-line reply (but an error) becomes its value, by its type byte.
