@@ -11,10 +11,15 @@ import asyncio
 import contextlib
 import errno
 import socket
+import socketserver
 import threading
 import urllib.parse
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import redis.asyncio
+import redis.exceptions
 
 from pathors_async import StoreError
 from pathors_async.stores import RedisStore
@@ -241,3 +246,141 @@ async def test_an_os_connect_timeout_without_socket_connect_timeout(monkeypatch)
     await store.aclose()
     assert "NoneType" not in str(info.value), str(info.value)
     assert "Connection timed out" in str(info.value), str(info.value)
+
+
+# ------------------------------------------------ a RESP server on a thread (any loop may use it)
+
+
+def _read_command_from(rfile: Any) -> list[bytes] | None:
+    line = rfile.readline()
+    if not line:
+        return None
+    parts = []
+    for _ in range(int(line[1:])):
+        size = int(rfile.readline()[1:])
+        parts.append(rfile.read(size + 2)[:-2])
+    return parts
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        server: Any = self.server
+        server.connections.append(self.request)
+        with contextlib.suppress(OSError, ValueError):
+            while (command := _read_command_from(self.rfile)) is not None:
+                reply = server.answer(command)
+                if reply is not None:
+                    self.wfile.write(reply)
+
+
+class _ThreadedServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def _slow_never_answered(command: list[bytes]) -> bytes | None:
+    if b"slow" in b" ".join(command):
+        return None
+    return b"$-1\r\n" if command[0].upper() == b"GET" else b"+OK\r\n"
+
+
+@pytest.fixture
+def threaded_resp_server() -> Iterator[Any]:
+    """A RESP server on its own thread: keys with "slow" are never answered, GET is nil."""
+    server: Any = _ThreadedServer(("127.0.0.1", 0), _Handler)
+    server.connections, server.answer = [], _slow_never_answered
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        for connection in server.connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        server.server_close()
+        thread.join(5)
+
+
+def test_a_call_of_the_old_loop_still_times_out(threaded_resp_server):
+    port = threaded_resp_server.server_address[1]
+    store = RedisStore(f"redis://127.0.0.1:{port}/0?socket_timeout=1", prefix="p:")
+    loop_a, loop_b = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        slow = loop_a.create_task(store.load("slow"))  # never answered: socket_timeout=1
+        loop_a.run_until_complete(asyncio.sleep(0.2))  # written, waiting
+        assert loop_b.run_until_complete(store.load("fast")) is None  # the store moves to B
+
+        async def wait_slow():
+            return await asyncio.wait_for(asyncio.shield(slow), 5)  # 5x socket_timeout
+
+        with pytest.raises(StoreError):  # what socket_timeout promises; actually: hangs
+            loop_a.run_until_complete(wait_slow())
+    finally:
+        loop_b.run_until_complete(store.aclose())
+        for loop in (loop_a, loop_b):
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            loop.run_until_complete(asyncio.sleep(0.05))
+            loop.close()
+
+
+def acquire_answer(command):
+    name = command[0].upper()
+    if name in (b"EVALSHA", b"EVAL"):
+        return b"*2\r\n:1\r\n_\r\n"  # {token 1, no data}
+    if name == b"GET":
+        return b"$-1\r\n"
+    return b"+OK\r\n"
+
+
+async def test_a_call_after_the_reader_was_cancelled_is_not_refused(threaded_resp_server):
+    threaded_resp_server.answer = acquire_answer
+    port = threaded_resp_server.server_address[1]
+    store = RedisStore(f"redis://127.0.0.1:{port}/0?socket_timeout=2", prefix="p:")
+    try:
+        assert await store.load("k") is None
+        me = asyncio.current_task()
+        others = [task for task in asyncio.all_tasks() if task is not me]
+        for task in others:  # what a shutdown handler does before its own clean-up
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        lease = await store.acquire("k", ttl=30, wait=0)  # StoreError: the connection was closed
+        assert lease.token == 1
+        assert len(threaded_resp_server.connections) == 2  # no connection dialled and dropped
+    finally:
+        await store.aclose()
+
+
+def _chain_text(error: BaseException) -> str:
+    seen = []
+    while error is not None:
+        seen.append(f"{error!r} {error}")
+        error = error.__cause__ or error.__context__
+    return " ".join(seen)
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        lambda: ConnectionRefusedError(errno.ECONNREFUSED, f"refused, you said {ASCII}"),
+        lambda: FileNotFoundError(errno.ENOENT, "No such file", f"/run/{ASCII}.sock"),
+    ],
+    ids=["strerror", "filename"],
+)
+@pytest.mark.parametrize("chained", [False, True], ids=["itself", "as-cause"])
+async def test_an_os_error_holding_the_password_is_redacted(raised, chained):
+    client = redis.asyncio.Redis(host="127.0.0.1", port=9, password=ASCII)
+
+    async def failing(*_args, **_kwargs):
+        error = raised()
+        if not chained:
+            raise error
+        raise redis.exceptions.ConnectionError("connecting failed") from error
+
+    client.execute_command = failing
+    store = RedisStore(client=client)
+    with pytest.raises(StoreError) as info:
+        await store.load("k")
+    await client.aclose()
+    assert ASCII not in _chain_text(info.value), _chain_text(info.value)

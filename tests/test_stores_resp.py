@@ -140,3 +140,24 @@ def test_what_the_server_sent_is_never_quoted_in_an_error():
         with pytest.raises(ProtocolError) as info:
             reader().feed(wire)
         assert "hunter2" not in str(info.value)
+
+
+class CountingReader(RespReader):
+    """Counts the times a reply is parsed from its start."""
+
+    def __init__(self) -> None:
+        super().__init__(RefusedError)
+        self.attempts = 0
+
+    def _reply(self, buffer: bytes, position: int, depth: int) -> tuple[Any, int]:
+        self.attempts += depth == 0
+        return super()._reply(buffer, position, depth)
+
+
+def test_a_reply_trickled_a_byte_at_a_time_is_parsed_again_only_when_a_line_ends():
+    wire = b"*%d\r\n" % MAX_ITEMS + b":1\r\n" * MAX_ITEMS  # within the bounds
+    resp, got = CountingReader(), []
+    for at in range(len(wire)):
+        got += resp.feed(wire[at : at + 1])
+    assert got == [[1] * MAX_ITEMS]
+    assert resp.attempts <= wire.count(b"\n") + 1  # not once per byte

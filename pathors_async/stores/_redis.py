@@ -126,6 +126,14 @@ def _redactors(url: str, client: Redis | None) -> tuple[Redactor, ...]:
     return tuple(Redactor(s) for s in secrets if isinstance(s, str) and s and s != "default")
 
 
+def _text_of(error: BaseException) -> str:
+    """``str(error)``, or its type's name if even that fails."""
+    try:
+        return str(error)
+    except Exception:  # noqa: BLE001 - a broken __str__ says nothing
+        return type(error).__name__
+
+
 def _as_redis_py_reads_them(url: str) -> tuple[object, ...]:
     """The password and user name as redis-py reads them from `url` (what AUTH sends)."""
     try:
@@ -218,34 +226,45 @@ class RedisStore:
         try:
             return await request
         except self._failures as exc:
+            said, chain_clean = self._scrub(exc)
             error = StoreError(
-                f"Redis store at {self._where} failed: {self._scrub(exc)}; "
+                f"Redis store at {self._where} failed: {type(exc).__name__}: {said}; "
                 "check that the server is up and reachable",
                 key=key,
             )
-            raise error from exc
+            if chain_clean:
+                raise error from exc
+        raise error from None  # raised outside the except block, as little chained as can be
 
-    def _scrub(self, error: BaseException) -> str:
-        """``Type: text`` of `error`, the password and user name taken out of it.
+    def _clean(self, text: str) -> str:
+        for redactor in self._redactors:
+            text = redactor.text(text)
+        return text
 
-        They are taken out of `error` itself and of every error chained to it, in
-        place: a server may write them back (an echoed ``AUTH``), and a traceback
-        prints the whole chain, wherever the `StoreError` raised from it was raised.
+    def _scrub(self, error: BaseException) -> tuple[str, bool]:
+        """`error`'s text without the password and user name; whether its chain is free of them.
+
+        They are taken out of `error` and of every error chained to it, in place:
+        a server may write them back (an echoed ``AUTH``), and a traceback prints
+        the whole chain, wherever the `StoreError` raised from it was raised.
         """
-        seen: set[int] = set()
+        said = self._clean(_text_of(error))
+        clean, seen = True, set()
         chain: list[BaseException | None] = [error]
         while chain:
             current = chain.pop()
             if current is None or id(current) in seen:
                 continue
             seen.add(id(current))
-            text = clean = str(current)
-            for redactor in self._redactors:
-                clean = redactor.text(clean)
-            if clean != text:
-                current.args = (clean,)
+            text = _text_of(current)
+            if self._clean(text) != text:
+                with contextlib.suppress(Exception):  # an error that will not be changed
+                    current.args = (self._clean(text),)
+                    if isinstance(current, OSError):  # printed from these, not from args
+                        current.strerror = current.filename = current.filename2 = None
+                clean = clean and self._clean(_text_of(current)) == _text_of(current)
             chain += (current.__cause__, current.__context__)
-        return f"{type(error).__name__}: {error}"
+        return said, clean
 
     async def acquire(self, key: str, *, ttl: float, wait: float, load: bool = False) -> Lease:
         """Take the lease on `key` (see `ConversationStore.acquire`): one round trip."""

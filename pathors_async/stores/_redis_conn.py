@@ -132,6 +132,8 @@ class RedisConnection:
             redis.exceptions.ConnectionError: Connecting, the handshake or the write failed.
             redis.exceptions.TimeoutError: Connecting took longer than ``socket_connect_timeout``.
         """
+        if self._closed:
+            raise self._errors.ConnectionError("the connection was closed")
         if self._writer is None:
             await self._connect()
         writer = self._writer

@@ -29,6 +29,8 @@ import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from ._redis_conn import RedisConnection, settings_for
 from ._redis_wire import Arg, LuaScript, Orphan, hand_over, pack
 
@@ -146,19 +148,24 @@ class PipelinedCaller:
         return reply
 
     def _start_over(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Leave the connection, tasks and calls of another event loop behind, closed.
+        """Leave the connection, tasks and calls of another event loop behind.
 
-        That loop may not have ended: what it runs later (a reply its reader
-        reads) must not reach the calls of this one, which get new queues.
+        That loop may not have ended, and may even run in another thread: its
+        connection is closed, its tasks cancelled and its calls failed on it (as
+        soon as it runs again), and the calls of this loop get queues of their
+        own, so that nothing of the old one reaches them.
         """
-        if self._connection is not None:
-            self._connection.disconnect()
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        for task in (self._reader, self._flusher):
-            if task is not None:
-                with contextlib.suppress(RuntimeError):  # its loop is closed: it is gone
-                    task.cancel()
+        old = self._loop
+        left = _LeftBehind(
+            connection=self._connection,
+            tasks=[task for task in (self._reader, self._flusher) if task is not None],
+            watchdog=self._watchdog,
+            calls=[reply for reply, _ in (*self._in_flight, *self._unsent)],
+            error=self._errors.ConnectionError("the store was used from another event loop"),
+        )
+        if old is not None and not old.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile (another thread)
+                old.call_soon_threadsafe(left.end)
         self._loop = loop
         self._connection = self._reader = self._flusher = self._watchdog = None
         self._outbox, self._unsent = [], []
@@ -203,7 +210,9 @@ class PipelinedCaller:
                 self._in_flight.extend(self._unsent)
                 self._unsent = []
                 await connection.send(b"".join(packed))  # connects first
-                if self._reader is None and connection is self._connection:  # not dropped since
+                reader = self._reader
+                if (reader is None or reader.done()) and connection is self._connection:
+                    # not dropped since: its replies need a reader
                     self._reader = asyncio.get_running_loop().create_task(self._read(connection))
         except asyncio.CancelledError:  # the event loop is ending, or the connection was dropped
             ended = True
@@ -235,8 +244,10 @@ class PipelinedCaller:
                             waiting.set_result(reply)
                     elif orphan is not None:
                         hand_over(orphan, reply)  # its caller was cancelled
-        except asyncio.CancelledError:  # dropped, or the event loop is ending: close it now
-            connection.disconnect()
+        except asyncio.CancelledError:  # dropped, the event loop ending, or a shutdown:
+            connection.disconnect()  # closed now; the next call makes a new one
+            error = self._errors.ConnectionError("the store's reader task was cancelled")
+            self._drop(connection, error, unsent_too=True)
             raise
         except Exception as exc:  # noqa: BLE001 - each waiting call gets it
             self._drop(connection, exc)
@@ -285,3 +296,26 @@ class PipelinedCaller:
             self._start_over(loop)
         error = self._errors.ConnectionError("the store was closed")
         self._drop(self._connection, error, unsent_too=True)
+
+
+@attrs.define
+class _LeftBehind:
+    """What a `PipelinedCaller` leaves on an event loop it is no longer used from."""
+
+    connection: RedisConnection | None
+    tasks: list[asyncio.Task[None]]
+    watchdog: asyncio.TimerHandle | None
+    calls: list[asyncio.Future[Any]]
+    error: Exception
+
+    def end(self) -> None:
+        """Close, cancel and fail all of it (on its own loop)."""
+        if self.connection is not None:
+            self.connection.disconnect()
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+        for task in self.tasks:
+            task.cancel()
+        for call in self.calls:
+            if not call.done():
+                call.set_exception(self.error)

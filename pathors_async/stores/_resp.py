@@ -29,9 +29,9 @@ __all__ = ["MAX_BULK", "MAX_DEPTH", "MAX_ITEMS", "MAX_LINE", "ProtocolError", "R
 MAX_LINE: Final = 64 * 1024
 #: Deepest nesting of lists in a reply (ours are at most two deep).
 MAX_DEPTH: Final = 16
-#: Most items in one reply, all its lists together (ours hold a few; a long one would be
-#: parsed again at each piece that arrives).
-MAX_ITEMS: Final = 1024
+#: Most items in one reply, all its lists together (ours hold two at most; a partial reply
+#: is parsed again when more of it arrives).
+MAX_ITEMS: Final = 64
 #: Longest bulk string: Redis's own bound (``proto-max-bulk-len``, 512 MiB).
 MAX_BULK: Final = 512 * 1024 * 1024
 
@@ -57,13 +57,16 @@ class RespReader:
         self._chunks: list[bytes] = []  # received, not yet part of a complete reply
         self._size = 0  # their length
         self._need = 0  # the length they must reach before a reply can be complete
+        self._line_from: int | None = None  # where in them a line waits for its end
         self._items = 0  # items in the lists of the reply being read
+        self._open_lines: list[int] = []  # while parsing: where a line had no end yet
 
     def feed(self, data: bytes) -> list[Any]:
         """Take `data`; return the replies it completes, in order (maybe none).
 
         A large reply that comes in many pieces is put together once, when all of
-        it is here, not parsed again at every piece.
+        it is here, and a line that comes a byte at a time is looked at again only
+        when a line feed comes: a reply is not parsed again at every piece.
 
         Raises:
             ProtocolError: What came is not RESP, or is beyond the bounds above.
@@ -73,16 +76,23 @@ class RespReader:
             self._chunks.append(data)
             if self._size < self._need:
                 return []
+            line = self._line_from
+            if line is not None and b"\n" not in data and self._size - line < MAX_LINE:
+                return []  # the line it waits for has not ended (nor grown too long)
             buffer = b"".join(self._chunks)
         else:
             buffer = data
         replies: list[Any] = []
         position, end = 0, len(buffer)
+        self._line_from = None
         while position < end:
             self._items = 0
+            self._open_lines.clear()
             reply, after = self._reply(buffer, position, 0)
             if after < 0:  # incomplete: keep the rest, and how much of it must come
                 self._need = -after - position
+                if self._open_lines:
+                    self._line_from = self._open_lines[-1] - position
                 break
             replies.append(reply)
             position = after
@@ -94,8 +104,10 @@ class RespReader:
     def _line(self, buffer: bytes, position: int) -> int:
         """Where the line starting at `position` ends (its CR), or -1 if not yet received."""
         found = buffer.find(b"\r\n", position, position + MAX_LINE)
-        if found < 0 and len(buffer) - position >= MAX_LINE:
-            raise ProtocolError(f"a line of more than {MAX_LINE} bytes")
+        if found < 0:
+            if len(buffer) - position >= MAX_LINE:
+                raise ProtocolError(f"a line of more than {MAX_LINE} bytes")
+            self._open_lines.append(position)
         return found
 
     def _reply(self, buffer: bytes, position: int, depth: int) -> tuple[Any, int]:
