@@ -129,12 +129,14 @@ async def test_a_wrong_password_is_a_store_error_that_does_not_show_it(guarded, 
     error = await fails(where.format(port=guarded.port))
     assert "refused AUTH" in str(error)
     assert "WRONGPASS" in str(error)
+    assert "check the user name and password in the URL" in str(error)
     assert WRONG not in chain_text(error)
 
 
 async def test_no_password_for_a_server_that_requires_one_is_a_store_error(guarded):
     error = await fails(f"redis://127.0.0.1:{guarded.port}/0")
     assert "NOAUTH" in str(error)
+    assert "check the user name and password in the URL" in str(error)
 
 
 # ---------------------------------------------------------------- ACL users

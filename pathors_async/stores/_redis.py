@@ -207,9 +207,10 @@ class RedisStore:
         )
         self._wakeups = Wakeups()
         self._rate = RedisRateLimit(self._redis, prefix)
-        from redis.exceptions import RedisError  # noqa: PLC0415 - the extra is optional
+        from redis.exceptions import AuthenticationError, RedisError  # noqa: PLC0415 - optional
 
         self._failures = (RedisError, OSError)
+        self._refused = AuthenticationError
 
     def __repr__(self) -> str:
         return f"RedisStore({self._where!r}, prefix={self.prefix!r})"
@@ -227,9 +228,13 @@ class RedisStore:
             return await request
         except self._failures as exc:
             said, chain_clean = self._scrub(exc)
+            hint = (
+                "check the user name and password in the URL"
+                if isinstance(exc, self._refused) or said.startswith("NOAUTH")
+                else "check that the server is up and reachable"
+            )
             error = StoreError(
-                f"Redis store at {self._where} failed: {type(exc).__name__}: {said}; "
-                "check that the server is up and reachable",
+                f"Redis store at {self._where} failed: {type(exc).__name__}: {said}; {hint}",
                 key=key,
             )
             if chain_clean:
