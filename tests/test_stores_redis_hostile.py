@@ -74,6 +74,29 @@ async def test_a_store_closed_at_any_point_of_its_connect_writes_nothing_afterwa
                 assert everything == (before[index] if index < len(before) else b""), spins
 
 
+def _chain_text(error: BaseException | None) -> str:
+    """What an error and every error chained to it show (repr and text)."""
+    seen = []
+    while error is not None:
+        seen.append(f"{error!r} {error}")
+        error = error.__cause__ or error.__context__
+    return " ".join(seen)
+
+
+def _close_loops(*loops: asyncio.AbstractEventLoop) -> None:
+    """Cancel what still runs on each loop, let it end, and close the loop."""
+    for loop in loops:
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
+            task.cancel()
+        loop.run_until_complete(_ended(tasks))
+        loop.close()
+
+
+async def _ended(tasks: set[asyncio.Task[Any]]) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def test_a_connection_cut_short_in_its_handshake_by_the_loop_ending_is_closed():
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
@@ -149,11 +172,7 @@ def test_a_reply_on_a_forgotten_connection_never_answers_a_later_call():
     finally:
         for loop in (loop_a, loop_b):
             loop.run_until_complete(store.aclose())
-        for loop in (loop_a, loop_b):
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
-            loop.run_until_complete(asyncio.sleep(0))
-            loop.close()
+        _close_loops(loop_a, loop_b)
 
         async def stop() -> None:
             for writer in writers:
@@ -179,11 +198,7 @@ async def test_a_password_the_server_writes_back_is_not_in_context_under_a_pytho
         with pytest.raises(StoreError) as info:
             await task
         await store.aclose()
-    seen, error = [], info.value
-    while error is not None:
-        seen.append(f"{error!r} {error}")
-        error = error.__cause__ or error.__context__
-    assert "hunter2" not in " ".join(seen)
+    assert "hunter2" not in _chain_text(info.value)
 
 
 ASCII = "hunter2pw"
@@ -192,11 +207,7 @@ NON_ASCII = "pässwört-hunter2"
 
 def _leaks(error: BaseException, password: str) -> bool:
     forms = {password, repr(password.encode())[2:-1], password.encode().hex()}
-    seen = []
-    while error is not None:
-        seen.append(f"{error!r} {error}")
-        error = error.__cause__ or error.__context__
-    return any(form in text for form in forms for text in seen)
+    return any(form in _chain_text(error) for form in forms)
 
 
 async def test_a_non_ascii_password_echoed_in_a_reply_that_is_not_resp():
@@ -268,6 +279,8 @@ class _Handler(socketserver.StreamRequestHandler):
         server.connections.append(self.request)
         with contextlib.suppress(OSError, ValueError):
             while (command := _read_command_from(self.rfile)) is not None:
+                if b"slow" in b" ".join(command):
+                    server.slow_seen.set()
                 reply = server.answer(command)
                 if reply is not None:
                     self.wfile.write(reply)
@@ -286,9 +299,13 @@ def _slow_never_answered(command: list[bytes]) -> bytes | None:
 
 @pytest.fixture
 def threaded_resp_server() -> Iterator[Any]:
-    """A RESP server on its own thread: keys with "slow" are never answered, GET is nil."""
+    """A RESP server on its own thread: keys with "slow" are never answered, GET is nil.
+
+    ``slow_seen`` is set once a "slow" command has come.
+    """
     server: Any = _ThreadedServer(("127.0.0.1", 0), _Handler)
     server.connections, server.answer = [], _slow_never_answered
+    server.slow_seen = threading.Event()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -308,7 +325,8 @@ def test_a_call_of_the_old_loop_still_times_out(threaded_resp_server):
     loop_a, loop_b = asyncio.new_event_loop(), asyncio.new_event_loop()
     try:
         slow = loop_a.create_task(store.load("slow"))  # never answered: socket_timeout=1
-        loop_a.run_until_complete(asyncio.sleep(0.2))  # written, waiting
+        seen = loop_a.run_in_executor(None, threaded_resp_server.slow_seen.wait, HANG_GUARD)
+        assert loop_a.run_until_complete(seen)  # written, waiting
         assert loop_b.run_until_complete(store.load("fast")) is None  # the store moves to B
 
         async def wait_slow():
@@ -318,11 +336,7 @@ def test_a_call_of_the_old_loop_still_times_out(threaded_resp_server):
             loop_a.run_until_complete(wait_slow())
     finally:
         loop_b.run_until_complete(store.aclose())
-        for loop in (loop_a, loop_b):
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
-            loop.run_until_complete(asyncio.sleep(0.05))
-            loop.close()
+        _close_loops(loop_a, loop_b)
 
 
 def acquire_answer(command):
@@ -350,14 +364,6 @@ async def test_a_call_after_the_reader_was_cancelled_is_not_refused(threaded_res
         assert len(threaded_resp_server.connections) == 2  # no connection dialled and dropped
     finally:
         await store.aclose()
-
-
-def _chain_text(error: BaseException) -> str:
-    seen = []
-    while error is not None:
-        seen.append(f"{error!r} {error}")
-        error = error.__cause__ or error.__context__
-    return " ".join(seen)
 
 
 @pytest.mark.parametrize(
