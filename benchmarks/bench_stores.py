@@ -315,29 +315,53 @@ async def print_turns(
     )
 
 
-async def measure(args: argparse.Namespace) -> None:
-    prefix, pinned = pin()
-    print(f"pinning: {pinned}\n")
+@attrs.define
+class Remote:
+    """The servers a benchmark's client talks to, and a directory for their files."""
+
+    emulator: asyncio.subprocess.Process
+    url: str  # the emulator's
+    directory: str
+    redis: tuple[subprocess.Popen[str], str] | None  # the process and its URL
+
+    @property
+    def redis_url(self) -> str | None:
+        return self.redis[1] if self.redis else None
+
+
+@asynccontextmanager
+async def remote_side(prefix: list[str], *, redis: bool = True) -> AsyncIterator[Remote]:
+    """Start the emulator and (if `redis` and it is installed) a redis-server; stop them after."""
     emulator, url = await start_emulator(prefix)
     directory = tempfile.mkdtemp(prefix="bench-stores-")
-    redis = start_redis(directory, prefix)
-    if redis is None:
-        print("Redis: redis-server or redis-py missing; skipped\n")
-    servers = {"emulator": emulator.pid, **({"redis": redis[0].pid} if redis else {})}
+    remote = Remote(emulator, url, directory, start_redis(directory, prefix) if redis else None)
     try:
-        async with AsyncPathors(api_key=KEY, project_id=PROJECT, base_url=url) as client:
-            agent = Agent(client)
-            data = sample_conversation(agent)
-            async with stores(directory, redis[1] if redis else None) as made:
-                await print_store_alone(made, data, args, redis[1] if redis else None)
-                await print_turns(agent, made, args, servers)
+        yield remote
     finally:
         emulator.send_signal(signal.SIGINT)
         await emulator.communicate()
-        if redis is not None:
-            redis[0].terminate()
-            redis[0].wait()
+        if remote.redis is not None:
+            remote.redis[0].terminate()
+            remote.redis[0].wait()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+async def measure(args: argparse.Namespace) -> None:
+    prefix, pinned = pin()
+    print(f"pinning: {pinned}\n")
+    async with remote_side(prefix) as remote:
+        if remote.redis is None:
+            print("Redis: redis-server or redis-py missing; skipped\n")
+        servers = {
+            "emulator": remote.emulator.pid,
+            **({"redis": remote.redis[0].pid} if remote.redis else {}),
+        }
+        async with AsyncPathors(api_key=KEY, project_id=PROJECT, base_url=remote.url) as client:
+            agent = Agent(client)
+            data = sample_conversation(agent)
+            async with stores(remote.directory, remote.redis_url) as made:
+                await print_store_alone(made, data, args, remote.redis_url)
+                await print_turns(agent, made, args, servers)
 
 
 def main() -> None:

@@ -29,10 +29,8 @@ import pathlib
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import attrs
@@ -182,15 +180,14 @@ async def measure(args: argparse.Namespace, contenders: list[str]) -> None:
         f"client instructions per turn: ({args.keys_high:,} keys - {args.keys_low:,} keys) "
         f"x 2 turns, concurrency {args.concurrency}, after {args.warmup} warm-up turns\n"
     )
-    emulator, url = await bench.start_emulator([])
-    directory = tempfile.mkdtemp(prefix="bench-stores-cpu-")
-    redis = bench.start_redis(directory, []) if "RedisStore" in contenders else None
-    try:
-        if "RedisStore" in contenders and redis is None:
+    async with bench.remote_side([], redis="RedisStore" in contenders) as remote:
+        if "RedisStore" in contenders and remote.redis is None:
             print("RedisStore: redis-server or redis-py missing; skipped\n")
             contenders.remove("RedisStore")
-        redis_url = redis[1] if redis else ""
-        client = Client(url, redis_url, directory, args.concurrency, child_env(directory))
+        directory = remote.directory
+        client = Client(
+            remote.url, remote.redis_url or "", directory, args.concurrency, child_env(directory)
+        )
         started = time.perf_counter()
         for kind in contenders:  # outside valgrind: the bytecode cache, and a check it runs
             await client.run(kind, 1, 1, valgrind=False)
@@ -216,13 +213,6 @@ async def measure(args: argparse.Namespace, contenders: list[str]) -> None:
         print(
             f"\n{2 * len(contenders)} runs under valgrind in {time.perf_counter() - started:.0f} s"
         )
-    finally:
-        emulator.send_signal(signal.SIGINT)
-        await emulator.communicate()
-        if redis is not None:
-            redis[0].terminate()
-            redis[0].wait()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
