@@ -262,12 +262,14 @@ class RedisStore:
                 continue
             seen.add(id(current))
             text = _text_of(current)
-            if self._clean(text) != text:
+            cleaned = self._clean(text)
+            if cleaned != text:
                 with contextlib.suppress(Exception):  # an error that will not be changed
-                    current.args = (self._clean(text),)
+                    current.args = (cleaned,)
                     if isinstance(current, OSError):  # printed from these, not from args
                         current.strerror = current.filename = current.filename2 = None
-                clean = clean and self._clean(_text_of(current)) == _text_of(current)
+                now = _text_of(current)
+                clean = clean and self._clean(now) == now
             chain += (current.__cause__, current.__context__)
         return said, clean
 
